@@ -1,0 +1,151 @@
+//! Command-line interface.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wirelag",
+    version,
+    about = "Packet-capture and protocol-timing analyzer: where did the time go on the wire?",
+    long_about = "Packet-capture and protocol-timing analyzer: where did the time go on the wire?\n\n\
+Reads .pcap/.pcapng files (Ethernet, VLAN/QinQ, Linux cooked SLL/SLL2, BSD loopback, raw IP, PPP; \
+IPv4 and IPv6) or captures live, follows TCP streams with Wireshark's numbering (tcp.stream) and \
+filters frames with Wireshark display-filter syntax (-Y).\n\n\
+Exit codes: 0 success, 2 bad input (unreadable or truncated capture, bad filter, no such stream), \
+1 other failures."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The packet list, one line per frame (like tshark's default output)
+    Frames {
+        /// Capture file (.pcap or .pcapng)
+        capture: PathBuf,
+        /// Display filter in Wireshark syntax, e.g. 'tcp.stream eq 0' or 'tcp.flags.syn == 1 && tcp.flags.ack == 0'
+        #[arg(short = 'Y', long = "display-filter", value_name = "FILTER")]
+        filter: Option<String>,
+        /// JSON output (schema wirelag.frames/v1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Conversations, one row per tcp.stream (like Statistics > Conversations > TCP)
+    #[command(
+        long_about = "Conversations, one row per tcp.stream (like Statistics > Conversations > TCP).\n\n\
+With -Y, a stream is listed when at least one of its frames matches; its figures still count all of its frames."
+    )]
+    Streams {
+        /// Capture file (.pcap or .pcapng)
+        capture: PathBuf,
+        /// Display filter in Wireshark syntax
+        #[arg(short = 'Y', long = "display-filter", value_name = "FILTER")]
+        filter: Option<String>,
+        /// JSON output (schema wirelag.streams/v1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// One connection as a timeline of payload messages, with sizes, times and gaps
+    Follow {
+        /// Capture file (.pcap or .pcapng)
+        capture: PathBuf,
+        /// The tcp.stream index to follow
+        #[arg(long, value_name = "N")]
+        stream: u32,
+        /// JSON output (schema wirelag.follow/v1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Capture live on an interface and print frames as they arrive, then the stream table
+    #[command(
+        long_about = "Capture live on an interface (libpcap, immediate mode, nanosecond kernel timestamps) \
+and print frames as they arrive, then the stream table. Needs CAP_NET_RAW (root, or \
+`setcap cap_net_raw,cap_net_admin=eip` on the binary). Stops after --count packets or --duration seconds, \
+or when interrupted."
+    )]
+    Live {
+        /// Interface to capture on, e.g. lo or eth0
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: String,
+        /// Capture filter in BPF syntax, e.g. 'tcp port 3306'
+        #[arg(short = 'f', long = "bpf", value_name = "BPF")]
+        bpf: Option<String>,
+        /// Display filter in Wireshark syntax (applied after capture)
+        #[arg(short = 'Y', long = "display-filter", value_name = "FILTER")]
+        filter: Option<String>,
+        /// Print one JSON object per frame (wirelag.frames/v1 frame objects) instead of text
+        #[arg(long)]
+        json_lines: bool,
+        /// Accepted for compatibility with later versions: output is always plain text or JSON Lines for now
+        #[arg(long)]
+        no_tui: bool,
+        /// Stop after this many packets
+        #[arg(short = 'c', long = "count", value_name = "N")]
+        count: Option<u64>,
+        /// Stop after this many seconds
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Snapshot length in bytes
+        #[arg(short = 's', long, default_value_t = 262_144)]
+        snaplen: i32,
+    },
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = dispatch(cli.command, &mut out);
+    let flushed = out.flush();
+    result?;
+    flushed?;
+    Ok(())
+}
+
+fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        Command::Frames {
+            capture,
+            filter,
+            json,
+        } => commands::frames::run(&capture, filter.as_deref(), json, out),
+        Command::Streams {
+            capture,
+            filter,
+            json,
+        } => commands::streams::run(&capture, filter.as_deref(), json, out),
+        Command::Follow {
+            capture,
+            stream,
+            json,
+        } => commands::follow::run(&capture, stream, json, out),
+        Command::Live {
+            interface,
+            bpf,
+            filter,
+            json_lines,
+            no_tui: _,
+            count,
+            duration,
+            snaplen,
+        } => {
+            let args = commands::live::LiveArgs {
+                interface,
+                bpf,
+                display_filter: filter,
+                json_lines,
+                count,
+                duration,
+                snaplen,
+            };
+            commands::live::run(&args, out)
+        }
+    }
+}

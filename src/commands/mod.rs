@@ -1,0 +1,49 @@
+//! The subcommands. Each reads a capture through the shared pipeline and prints through its own
+//! printer (text or JSON).
+
+pub mod follow;
+pub mod frames;
+pub mod live;
+pub mod streams;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::capture::file::FileSource;
+use crate::capture::SourceSummary;
+use crate::fields::FrameFields;
+use crate::filter::DisplayFilter;
+use crate::pipeline::FrameRecord;
+
+/// Opens a capture file (pcap or pcapng).
+pub fn open_capture(path: &Path) -> anyhow::Result<FileSource> {
+    FileSource::open(path).map_err(anyhow::Error::new)
+}
+
+pub fn parse_filter(text: Option<&str>) -> anyhow::Result<Option<DisplayFilter>> {
+    text.map(|t| DisplayFilter::parse(t).map_err(anyhow::Error::new))
+        .transpose()
+}
+
+/// Does the frame pass the display filter (no filter: every frame)?
+pub fn frame_matches(filter: Option<&DisplayFilter>, rec: &FrameRecord<'_>) -> bool {
+    filter.is_none_or(|f| f.matches(&FrameFields::new(rec)))
+}
+
+/// Outcome of a command whose output was produced: a truncated capture still fails the process
+/// (exit 2) after printing what was read, with a one-line error naming the byte offset.
+pub fn truncation_error(path: &Path, summary: &SourceSummary, packets: u64) -> anyhow::Result<()> {
+    if let Some(t) = &summary.truncated {
+        return Err(crate::capture::CaptureError::Corrupt {
+            path: path.to_path_buf(),
+            offset: t.offset,
+            detail: format!(
+                "capture truncated ({}); the {packets} packets before the cut were analysed",
+                t.detail
+            ),
+        })
+        .context("incomplete capture");
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Pieces of JSON shared by every report: the capture summary and endpoint objects.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use wirelag_dissectors::tcp::stream::Endpoint;
+
+use crate::capture::SourceSummary;
+use crate::pipeline::{DecodeCounters, Pipeline};
+use crate::timefmt::rfc3339_us;
+
+#[derive(Serialize)]
+pub struct EndpointJson {
+    pub ip: String,
+    pub port: u16,
+}
+
+impl From<Endpoint> for EndpointJson {
+    fn from(e: Endpoint) -> Self {
+        EndpointJson {
+            ip: e.ip.to_string(),
+            port: e.port,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TruncationJson {
+    pub offset: u64,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+pub struct DecodeJson {
+    pub tcp_frames: u64,
+    pub not_ip: u64,
+    pub not_tcp: u64,
+    pub ip_fragments: u64,
+    pub malformed: u64,
+    pub snaplen_cut: u64,
+    pub time_went_back: u64,
+}
+
+impl From<DecodeCounters> for DecodeJson {
+    fn from(c: DecodeCounters) -> Self {
+        DecodeJson {
+            tcp_frames: c.tcp_frames,
+            not_ip: c.not_ip,
+            not_tcp: c.not_tcp,
+            ip_fragments: c.ip_fragments,
+            malformed: c.link_truncated + c.ip_malformed + c.tcp_truncated + c.tcp_bad_header,
+            snaplen_cut: c.snaplen_cut,
+            time_went_back: c.time_went_back,
+        }
+    }
+}
+
+/// The `capture` object of every report.
+#[derive(Serialize)]
+pub struct CaptureJson {
+    pub file: String,
+    pub format: &'static str,
+    pub link_types: Vec<&'static str>,
+    pub packets: u64,
+    pub first: Option<String>,
+    pub first_epoch_us: Option<i64>,
+    pub last: Option<String>,
+    pub last_epoch_us: Option<i64>,
+    pub duration_us: i64,
+    pub snaplen: Option<u32>,
+    pub streams: usize,
+    pub truncated: Option<TruncationJson>,
+    pub dropped: Option<u64>,
+    pub decode: DecodeJson,
+}
+
+impl CaptureJson {
+    pub fn new(file: &Path, summary: &SourceSummary, pipeline: &Pipeline) -> Self {
+        let first = pipeline.first_ts();
+        let last = pipeline.last_ts();
+        CaptureJson {
+            file: file.display().to_string(),
+            format: summary.format,
+            link_types: summary.link_types.iter().map(|l| l.name()).collect(),
+            packets: pipeline.frames(),
+            first: first.map(rfc3339_us),
+            first_epoch_us: first.map(|t| t.epoch_us()),
+            last: last.map(rfc3339_us),
+            last_epoch_us: last.map(|t| t.epoch_us()),
+            duration_us: match (first, last) {
+                (Some(a), Some(b)) => b.since(a).as_micros(),
+                _ => 0,
+            },
+            snaplen: summary.snaplen,
+            streams: pipeline.table().streams().len(),
+            truncated: summary.truncated.as_ref().map(|t| TruncationJson {
+                offset: t.offset,
+                detail: t.detail.clone(),
+            }),
+            dropped: summary.dropped,
+            decode: pipeline.counters().into(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so a crash never leaves half a report.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.sync_all()
+        .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}

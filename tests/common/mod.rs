@@ -1,0 +1,94 @@
+//! Helpers shared by the end-to-end tests: locating the binary, the shared corpus and tshark.
+//! A test that needs a peer (tshark, the corpus) fails when it is missing; it never skips.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn wirelag() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wirelag"))
+}
+
+pub fn run_wirelag(args: &[&str]) -> Output {
+    wirelag().args(args).output().expect("run wirelag")
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("fixtures").join(name)
+}
+
+/// The shared corpus (../shared/corpus, or $WIRELAG_CORPUS). Panics with a clear message when
+/// it is absent: CI must provide it.
+pub fn corpus_dir() -> PathBuf {
+    let dir = std::env::var_os("WIRELAG_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/corpus"));
+    assert!(
+        dir.join("pcaps").is_dir(),
+        "shared corpus not found at {} (set WIRELAG_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+/// Every capture under corpus/pcaps, sorted, as (relative name, path).
+pub fn corpus_captures() -> Vec<(String, PathBuf)> {
+    let pcaps = corpus_dir().join("pcaps");
+    let mut out = Vec::new();
+    for group in std::fs::read_dir(&pcaps).expect("read corpus") {
+        let group = group.expect("dir entry").path();
+        if !group.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&group).expect("read group") {
+            let p = f.expect("entry").path();
+            let rel = p
+                .strip_prefix(&pcaps)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, p));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs tshark and returns stdout; panics (test failure) when tshark is missing or fails.
+pub fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(["-n", "-o", "tcp.analyze_sequence_numbers:TRUE"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("tshark is required for this test (apt-get install tshark): {e}")
+        });
+    assert!(
+        out.status.success() || !out.stdout.is_empty(),
+        "tshark {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("tshark output is UTF-8")
+}
+
+/// Reads an allow-list: lines `file<TAB>key<TAB>reason`, `#` comments. Every entry must have a
+/// reason.
+pub fn allow_list(path: &Path) -> Vec<(String, String, String)> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut it = l.splitn(3, '\t');
+            let f = it.next().unwrap_or_default().to_string();
+            let k = it.next().unwrap_or_default().to_string();
+            let r = it.next().unwrap_or_default().trim().to_string();
+            assert!(!r.is_empty(), "allow-list entry without a reason: {l}");
+            (f, k, r)
+        })
+        .collect()
+}
