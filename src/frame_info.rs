@@ -50,6 +50,9 @@ pub fn info(rec: &FrameRecord<'_>) -> String {
         for label in t.analysis.labels() {
             let _ = write!(s, "[{label}] ");
         }
+        if let Some((of, n)) = t.dup_ack {
+            let _ = write!(s, "[TCP Dup ACK {of}#{n}] ");
+        }
         let _ = write!(
             s,
             "{} → {} [{}] Seq={}",

@@ -18,6 +18,8 @@ pub struct FrameRecord<'a> {
     pub ts: Timestamp,
     /// Since the first frame of the capture (`frame.time_relative`).
     pub time_rel: Duration,
+    /// Since the previous frame (`frame.time_delta`).
+    pub time_delta: Duration,
     pub orig_len: u32,
     pub cap_len: u32,
     pub link: LinkType,
@@ -47,6 +49,7 @@ pub struct Pipeline {
     table: StreamTable,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
+    prev_ts: Option<Timestamp>,
     frames: u64,
     counters: DecodeCounters,
 }
@@ -56,6 +59,7 @@ impl Pipeline {
         Pipeline {
             table: StreamTable::new(config),
             first_ts: None,
+            prev_ts: None,
             last_ts: None,
             frames: 0,
             counters: DecodeCounters::default(),
@@ -95,6 +99,8 @@ impl Pipeline {
             self.counters.time_went_back += 1;
         }
         self.last_ts = Some(self.last_ts.map_or(pkt.ts, |prev| prev.max(pkt.ts)));
+        let time_delta = pkt.ts.since(self.prev_ts.unwrap_or(pkt.ts));
+        self.prev_ts = Some(pkt.ts);
         let cap_len = u32::try_from(pkt.data.len()).unwrap_or(u32::MAX);
         if cap_len < pkt.orig_len {
             self.counters.snaplen_cut += 1;
@@ -124,6 +130,7 @@ impl Pipeline {
             number,
             ts: pkt.ts,
             time_rel: pkt.ts.since(first),
+            time_delta,
             orig_len: pkt.orig_len,
             cap_len,
             link: pkt.link_type,

@@ -33,6 +33,14 @@ pub fn run(args: &LiveArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ..LiveOptions::default()
     };
     let mut source = LiveSource::open(&opts)?;
+    // On stderr so that JSON Lines on stdout stay clean; scripts wait for this line.
+    eprintln!(
+        "wirelag: capturing on {}{}",
+        args.interface,
+        args.bpf
+            .as_deref()
+            .map_or(String::new(), |b| format!(" (BPF: {b})"))
+    );
     let mut pipeline = Pipeline::new(TrackerConfig::default());
     let summary = pipeline::run(&mut source, &mut pipeline, &mut NoPayload, &mut |rec| {
         if frame_matches(filter.as_ref(), rec) {

@@ -2,6 +2,8 @@
 //! A test that needs a peer (tshark, the corpus) fails when it is missing; it never skips.
 #![allow(dead_code)]
 
+pub mod pcapgen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -134,9 +134,11 @@ impl Analysis {
             .map(|(_, l)| l)
     }
 
-    /// Wireshark flags a fast retransmission as a retransmission too.
+    /// Wireshark sets `tcp.analysis.retransmission` for fast and spurious retransmissions too.
     pub fn is_retransmission(self) -> bool {
-        self.has(Self::RETRANSMISSION) || self.has(Self::FAST_RETRANSMISSION)
+        self.has(Self::RETRANSMISSION)
+            || self.has(Self::FAST_RETRANSMISSION)
+            || self.has(Self::SPURIOUS_RETRANSMISSION)
     }
 }
 
@@ -154,6 +156,8 @@ pub struct Tracked {
     pub analysis: Analysis,
     /// Window after scaling, when the scale is known (`tcp.window_size`).
     pub window_size: u64,
+    /// For a duplicate ACK: the frame it duplicates and how many duplicates so far.
+    pub dup_ack: Option<(u64, u32)>,
 }
 
 /// Per-direction counters, reported per stream.
@@ -183,6 +187,8 @@ struct DirectionState {
     window: Option<u16>,
     window_scale: Option<u8>,
     dup_acks_in_row: u32,
+    /// The last ACK that was not a duplicate (Wireshark's "Dup ACK N#k" names it).
+    last_non_dup_ack_frame: u64,
     stats: DirectionStats,
     reassembler: Option<Box<Reassembler>>,
     /// Reassembly counters kept after the reassembler is dropped at close.
@@ -511,6 +517,7 @@ impl StreamTable {
                 rel_ack: 0,
                 analysis: Analysis::default(),
                 window_size: u64::from(seg.window),
+                dup_ack: None,
             };
         };
         let from_a = stream.a == src;
@@ -593,7 +600,21 @@ impl StreamTable {
                     OOO_THRESHOLD_DEFAULT_NS
                 }
             });
-        let mut analysis = analyze(&mut stream.dirs, fwd_i, rev_i, seg, ts, ooo_threshold);
+        let mut analysis = analyze(
+            &mut stream.dirs,
+            fwd_i,
+            rev_i,
+            seg,
+            frame,
+            ts,
+            ooo_threshold,
+        );
+        let dup_ack = analysis.has(Analysis::DUPLICATE_ACK).then(|| {
+            (
+                stream.dirs[fwd_i].last_non_dup_ack_frame,
+                stream.dirs[fwd_i].dup_acks_in_row,
+            )
+        });
         if reused {
             analysis.set(Analysis::PORTS_REUSED);
         }
@@ -604,7 +625,7 @@ impl StreamTable {
             fwd.stats.packets += 1;
             fwd.stats.bytes += u64::from(frame_len);
             fwd.stats.payload_bytes += u64::from(seg.payload_len);
-            if analysis.is_retransmission() || analysis.has(Analysis::SPURIOUS_RETRANSMISSION) {
+            if analysis.is_retransmission() {
                 fwd.stats.retransmissions += 1;
             }
             if analysis.has(Analysis::OUT_OF_ORDER) {
@@ -715,6 +736,7 @@ impl StreamTable {
             rel_ack,
             analysis,
             window_size,
+            dup_ack,
         }
     }
 
@@ -837,6 +859,7 @@ fn analyze(
     fwd_i: usize,
     rev_i: usize,
     seg: &TcpSegment<'_>,
+    frame: u64,
     ts: Timestamp,
     ooo_threshold_ns: i64,
 ) -> Analysis {
@@ -844,11 +867,11 @@ fn analyze(
     let (fwd, rev) = match (fwd_i, rev_i) {
         (0, _) => {
             let [x, y] = dirs;
-            (x, &*y)
+            (x, y)
         }
         _ => {
             let [y, x] = dirs;
-            (x, &*y)
+            (x, y)
         }
     };
     let seq = seg.seq;
@@ -894,6 +917,7 @@ fn analyze(
     }
     if !a.has(Analysis::DUPLICATE_ACK) {
         fwd.dup_acks_in_row = 0;
+        fwd.last_non_dup_ack_frame = frame;
     }
     // Retransmission family: new sequence space that starts before what was already seen.
     let occupies = seglen > 0 || flags.syn() || flags.fin();
@@ -907,13 +931,25 @@ fn analyze(
                     && since_rev_ack < FAST_RETRANSMISSION_WINDOW_NS
                 {
                     a.set(Analysis::FAST_RETRANSMISSION);
-                } else if since_next < ooo_threshold_ns && next != seq.add(seglen) {
+                } else if since_next < ooo_threshold_ns && next != seq.add(seg.seq_len()) {
                     a.set(Analysis::OUT_OF_ORDER);
                 } else if seglen > 0 && rev.last_ack.is_some_and(|la| seq.add(seglen).le(la)) {
                     a.set(Analysis::SPURIOUS_RETRANSMISSION);
                 } else {
                     a.set(Analysis::RETRANSMISSION);
                 }
+            }
+        }
+    }
+    // An ACK for data the capture never saw: the other side's data was lost before the tap.
+    // Like Wireshark, move that side's next_seq up to it, so a late copy of the data counts as a
+    // (spurious) retransmission rather than as new data.
+    if flags.ack() && !flags.rst() {
+        if let Some(rev_next) = rev.next_seq {
+            if ack.gt(rev_next) {
+                a.set(Analysis::ACKED_UNSEEN);
+                rev.next_seq = Some(ack);
+                rev.next_seq_ts = ts;
             }
         }
     }
@@ -925,10 +961,8 @@ fn analyze(
     }
     fwd.window = Some(seg.window);
     if flags.ack() {
-        if fwd.last_ack != Some(ack) {
-            fwd.last_ack_ts = ts;
-        }
         fwd.last_ack = Some(ack);
+        fwd.last_ack_ts = ts;
     }
     a
 }

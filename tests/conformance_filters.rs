@@ -1,0 +1,191 @@
+//! Must show (issue 2): for display-filter expressions, the frames `wirelag frames -Y` selects
+//! equal tshark's, frame by frame, on real captures. The key filters run over the whole shared
+//! corpus; the rest over a varied subset (every link type, IPv6, pcapng, retransmissions,
+//! MySQL). Differences must be listed with a reason in tests/conformance/filters-allow.tsv.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::*;
+
+/// Run over every capture of the corpus.
+const KEY_FILTERS: &[&str] = &[
+    "tcp.flags.syn == 1 && tcp.flags.ack == 0",
+    "tcp.stream eq 0",
+    "tcp.port in {3306, 27017}",
+];
+
+/// Run over the subset below.
+const FILTERS: &[&str] = &[
+    "tcp.flags.syn == 1",
+    "tcp.stream == 3",
+    "tcp.port == 3306",
+    "tcp.dstport in {3306, 13001, 3307}",
+    "tcp.srcport >= 1024 and tcp.srcport <= 5000",
+    "ip.addr == 127.0.0.1",
+    "ip.src == 192.168.33.1",
+    "ip.addr == 10.0.0.0/8",
+    "!(tcp.port == 22)",
+    "not tcp.port == 3306",
+    "tcp.port != 3306",
+    "tcp.flags.fin == 1 or tcp.flags.reset == 1",
+    "tcp.flags.push == 1 && tcp.len > 0",
+    "tcp.len == 0",
+    "frame.number <= 100",
+    "frame.number > 5 and frame.number < 20",
+    "tcp.payload contains \"SELECT\"",
+    "tcp.payload contains \"autocommit\"",
+    "ipv6.addr == ::1",
+    "ipv6",
+    "tcp && !ip",
+    "tcp.window_size_value == 0",
+    "frame.time_relative <= 0.5",
+    "tcp.stream in {0..2}",
+    "(tcp.srcport == 3306 || tcp.dstport == 3306) && tcp.len > 100",
+    "tcp.flags == 0x012",
+    "ip.proto == 6",
+    "tcp.seq == 1",
+    "tcp.ack == 1",
+    "tcp.analysis.retransmission",
+];
+
+const SUBSET: &[&str] = &[
+    "zeek-misc/linux_dlt_sll2.pcap",
+    "zeek-misc/linuxsll-arp.pcap",
+    "zeek-misc/pcapng-multi-interface.pcapng",
+    "zeek-misc/vlan-pcp-dei.pcapng",
+    "zeek-misc/mixed-vlan-mpls.pcap",
+    "zeek-misc/ipv6.pcap",
+    "zeek-misc/ipv6-http-atomic-frag.pcap",
+    "zeek-misc/missing-syn.pcap",
+    "zeek-misc/handshake-reorder.pcap",
+    "zeek-misc/retransmit-fast009.pcap",
+    "zeek-misc/ssh-dups.pcap",
+    "zeek-misc/reassembly.pcap",
+    "zeek-misc/truncated-header.pcap",
+    "deepflow-misc/out-of-order.pcap",
+    "deepflow-misc/syn-retrans.pcap",
+    "gopacket-vendored/test_loopback.pcap",
+    "ndpi-misc/dlt_ppp.pcap",
+    "ndpi-misc/http_ipv6.pcap",
+    "packetbeat-misc/802.1q-q-in-q-icmp.pcap",
+    "packetbeat-misc/gap_in_stream.pcap",
+    "packetbeat/mysql_int_string_operations.pcap",
+    "packetbeat/mysql_long.pcap",
+    "pcap2mysql-log/insecure.pcap",
+    "zeek-mysql/mysql.pcap",
+    "ndpi/mysql.pcapng",
+    "deepflow/171-mysql.pcap",
+];
+
+fn tshark_frames(path: &str, filter: &str) -> Vec<u64> {
+    tshark(&[
+        "-r",
+        path,
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ])
+    .lines()
+    .filter_map(|l| l.trim().parse().ok())
+    .collect()
+}
+
+fn wirelag_frames(path: &str, filter: &str) -> Result<Vec<u64>, String> {
+    let out = run_wirelag(&["frames", path, "-Y", filter, "--json"]);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    Ok(doc["frames"]
+        .as_array()
+        .ok_or("no frames")?
+        .iter()
+        .filter_map(|f| f["frame"].as_u64())
+        .collect())
+}
+
+fn describe(ours: &[u64], theirs: &[u64]) -> String {
+    let only_ours: Vec<_> = ours
+        .iter()
+        .filter(|f| !theirs.contains(f))
+        .take(8)
+        .collect();
+    let only_theirs: Vec<_> = theirs
+        .iter()
+        .filter(|f| !ours.contains(f))
+        .take(8)
+        .collect();
+    format!(
+        "{} vs tshark {} frames; only wirelag: {only_ours:?}; only tshark: {only_theirs:?}",
+        ours.len(),
+        theirs.len()
+    )
+}
+
+#[test]
+fn display_filters_select_the_same_frames_as_tshark() {
+    let corpus = corpus_dir().join("pcaps");
+    let mut jobs: Vec<(String, String)> = Vec::new();
+    for (rel, _) in corpus_captures() {
+        for f in KEY_FILTERS {
+            jobs.push((rel.clone(), f.to_string()));
+        }
+    }
+    for rel in SUBSET {
+        assert!(corpus.join(rel).exists(), "subset capture missing: {rel}");
+        for f in FILTERS {
+            jobs.push((rel.to_string(), f.to_string()));
+        }
+    }
+    let allow = allow_list(&repo_root().join("tests/conformance/filters-allow.tsv"));
+    let jobs = Mutex::new(jobs.into_iter());
+    let failures = Mutex::new(Vec::new());
+    let matched_total = Mutex::new((0usize, 0usize));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some((rel, filter)) = jobs.lock().unwrap().next() else {
+                    break;
+                };
+                let path = corpus.join(&rel);
+                let p = path.to_str().unwrap();
+                let theirs = tshark_frames(p, &filter);
+                let result = wirelag_frames(p, &filter);
+                {
+                    let mut m = matched_total.lock().unwrap();
+                    m.0 += 1;
+                    m.1 += theirs.len();
+                }
+                let problem = match result {
+                    Err(e) => Some(format!("error: {e}")),
+                    Ok(ours) if ours != theirs => Some(describe(&ours, &theirs)),
+                    Ok(_) => None,
+                };
+                if let Some(problem) = problem {
+                    if !allow.iter().any(|(f, k, _)| f == &rel && k == &filter) {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{rel}  -Y '{filter}': {problem}"));
+                    }
+                }
+            });
+        }
+    });
+    let (runs, frames) = *matched_total.lock().unwrap();
+    eprintln!("{runs} filter runs, {frames} frames selected by tshark in total");
+    assert_eq!(FILTERS.len() + KEY_FILTERS.len(), 33);
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
