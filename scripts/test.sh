@@ -27,5 +27,5 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --workspace 2>&1 | tee /tmp/wirelag-test.log
+cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/wirelag-test.log
 grep -q '^test result: ' /tmp/wirelag-test.log

@@ -58,26 +58,14 @@ impl FieldSource for FrameFields<'_, '_> {
             Field::FrameTimeDelta => out(Value::Float(ns_to_secs(rec.time_delta.as_nanos()))),
             Field::FrameLen => out(Value::UInt(u64::from(rec.orig_len))),
             Field::FrameCapLen => out(Value::UInt(u64::from(rec.cap_len))),
-            Field::Eth => {
-                if rec.link == LinkType::Ethernet {
-                    out(Value::Present)
-                }
-            }
-            Field::Vlan => {
-                if d.vlan.is_some() {
-                    out(Value::Present)
-                }
-            }
+            Field::Eth if rec.link == LinkType::Ethernet => out(Value::Present),
+            Field::Vlan if d.vlan.is_some() => out(Value::Present),
             Field::VlanId => {
                 if let Some(id) = d.vlan {
                     out(Value::UInt(u64::from(id)))
                 }
             }
-            Field::Ip => {
-                if v4.is_some() {
-                    out(Value::Present)
-                }
-            }
+            Field::Ip if v4.is_some() => out(Value::Present),
             Field::IpSrc => {
                 if let Some((s, _)) = v4 {
                     out(Value::Ipv4(s))
@@ -114,11 +102,7 @@ impl FieldSource for FrameFields<'_, '_> {
                     out(Value::UInt(u64::from(h.id)))
                 }
             }
-            Field::Ipv6 => {
-                if v6.is_some() {
-                    out(Value::Present)
-                }
-            }
+            Field::Ipv6 if v6.is_some() => out(Value::Present),
             Field::Ipv6Src => {
                 if let Some((s, _)) = v6 {
                     out(Value::Ipv6(s))
@@ -145,11 +129,7 @@ impl FieldSource for FrameFields<'_, '_> {
                     out(Value::UInt(u64::from(h.total_len.saturating_sub(40))))
                 }
             }
-            Field::Tcp => {
-                if tcp.is_some() {
-                    out(Value::Present)
-                }
-            }
+            Field::Tcp if tcp.is_some() => out(Value::Present),
             Field::TcpSrcport => {
                 if let Some(s) = tcp {
                     out(Value::UInt(u64::from(s.src_port)))
@@ -235,17 +215,17 @@ impl FieldSource for FrameFields<'_, '_> {
                     }
                 }
             }
-            Field::TcpAnalysisFlags => {
+            Field::TcpAnalysisFlags
                 if tracked.is_some_and(|t| {
                     t.analysis.0 & !(Analysis::WINDOW_UPDATE | Analysis::PORTS_REUSED) != 0
-                }) {
-                    out(Value::Present)
-                }
+                }) =>
+            {
+                out(Value::Present)
             }
-            Field::TcpAnalysisRetransmission => {
-                if tracked.is_some_and(|t| t.analysis.is_retransmission()) {
-                    out(Value::Present)
-                }
+            Field::TcpAnalysisRetransmission
+                if tracked.is_some_and(|t| t.analysis.is_retransmission()) =>
+            {
+                out(Value::Present)
             }
             Field::TcpAnalysisFastRetransmission => analysis(Analysis::FAST_RETRANSMISSION, out),
             Field::TcpAnalysisOutOfOrder => analysis(Analysis::OUT_OF_ORDER, out),
@@ -253,11 +233,7 @@ impl FieldSource for FrameFields<'_, '_> {
             Field::TcpAnalysisLostSegment => analysis(Analysis::LOST_SEGMENT, out),
             Field::TcpAnalysisZeroWindow => analysis(Analysis::ZERO_WINDOW, out),
             Field::TcpAnalysisKeepAlive => analysis(Analysis::KEEP_ALIVE, out),
-            Field::Udp => {
-                if d.udp.is_some() {
-                    out(Value::Present)
-                }
-            }
+            Field::Udp if d.udp.is_some() => out(Value::Present),
             Field::UdpSrcport => {
                 if let Some(u) = d.udp {
                     out(Value::UInt(u64::from(u.src)))
@@ -274,15 +250,11 @@ impl FieldSource for FrameFields<'_, '_> {
                     out(Value::UInt(u64::from(u.dst)));
                 }
             }
-            Field::Icmp => {
-                if ip.is_some_and(|h| h.proto == PROTO_ICMP && !h.fragment) {
-                    out(Value::Present)
-                }
+            Field::Icmp if ip.is_some_and(|h| h.proto == PROTO_ICMP && !h.fragment) => {
+                out(Value::Present)
             }
-            Field::Icmpv6 => {
-                if ip.is_some_and(|h| h.proto == PROTO_ICMPV6 && !h.fragment) {
-                    out(Value::Present)
-                }
+            Field::Icmpv6 if ip.is_some_and(|h| h.proto == PROTO_ICMPV6 && !h.fragment) => {
+                out(Value::Present)
             }
             #[allow(unreachable_patterns)]
             _ => {}

@@ -97,7 +97,11 @@ pub fn decode_frame(link: LinkType, frame: &[u8]) -> Decoded<'_> {
         },
         ip::PROTO_UDP => {
             d.note = Some(DecodeNote::NotTcp);
-            if let Some(h) = ipp.transport.get(..8) {
+            if let Some(h) = ipp
+                .transport
+                .get(..8)
+                .and_then(|s| <&[u8; 8]>::try_from(s).ok())
+            {
                 d.udp = Some(UdpPorts {
                     src: u16::from_be_bytes([h[0], h[1]]),
                     dst: u16::from_be_bytes([h[2], h[3]]),

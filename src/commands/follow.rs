@@ -213,6 +213,9 @@ pub fn run(path: &Path, stream: u32, json: bool, out: &mut dyn Write) -> anyhow:
             s.state.name(),
             s.handshake_rtt().map_or(String::new(), |d| format!(", handshake RTT {:.3} ms", d.as_nanos() as f64 / 1e6))
         )?;
+        if messages.is_empty() {
+            writeln!(out, "(no payload in either direction)")?;
+        }
         writeln!(
             out,
             "{:>5}  {:<3} {:>13} {:>12} {:>10} {:>11} {:>5}  Preview",

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 pub struct SeqNumber(pub u32);
 
 impl SeqNumber {
-    pub fn add(self, n: u32) -> SeqNumber {
+    pub fn advance(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_add(n))
     }
 
@@ -190,15 +190,16 @@ fn parse_options(mut b: &[u8]) -> TcpOptions {
             break;
         }
         let Some(body) = b.get(2..len) else { break };
-        match (kind, body.len()) {
-            (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
-            (3, 1) => o.window_scale = Some(body[0]),
-            (4, 0) => o.sack_permitted = true,
-            (5, n) => o.sack_blocks = u8::try_from(n / 8).unwrap_or(u8::MAX),
-            (8, 8) => {
-                let tsval = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-                let tsecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
-                o.timestamp = Some((tsval, tsecr));
+        match (kind, body) {
+            (2, &[hi, lo]) => o.mss = Some(u16::from_be_bytes([hi, lo])),
+            (3, &[shift]) => o.window_scale = Some(shift),
+            (4, []) => o.sack_permitted = true,
+            (5, blocks) => o.sack_blocks = u8::try_from(blocks.len() / 8).unwrap_or(u8::MAX),
+            (8, &[a, b0, c, d, e, f, g, h]) => {
+                o.timestamp = Some((
+                    u32::from_be_bytes([a, b0, c, d]),
+                    u32::from_be_bytes([e, f, g, h]),
+                ));
             }
             _ => {}
         }
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn seq_numbers_compare_across_wrap() {
         let a = SeqNumber(u32::MAX - 10);
-        let b = a.add(20);
+        let b = a.advance(20);
         assert!(a.lt(b));
         assert!(b.gt(a));
         assert_eq!(b.diff(a), 20);

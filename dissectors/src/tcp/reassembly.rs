@@ -100,7 +100,7 @@ struct Pending {
 
 impl Pending {
     fn end(&self) -> SeqNumber {
-        self.seq.add(self.data.len() as u32 + self.missing_tail)
+        self.seq.advance(self.data.len() as u32 + self.missing_tail)
     }
 }
 
@@ -133,7 +133,7 @@ impl Reassembler {
     /// Records the initial sequence number from a SYN: data starts at `isn + 1`.
     pub fn set_isn(&mut self, isn: SeqNumber) {
         if self.next.is_none() {
-            self.next = Some(isn.add(1));
+            self.next = Some(isn.advance(1));
         }
     }
 
@@ -348,7 +348,7 @@ impl Reassembler {
         if cut > 0 {
             self.emit_gap(cut, frame, ts, GapReason::Snaplen, out);
         }
-        self.next = Some(seq.add(wire_len));
+        self.next = Some(seq.advance(wire_len));
     }
 
     /// Delivers held segments that have become contiguous.

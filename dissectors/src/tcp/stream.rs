@@ -360,10 +360,33 @@ impl PayloadSink for NoPayload {
     fn payload(&mut self, _: StreamId, _: Direction, _: Chunk<'_>) {}
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FlowKey {
     lo: Endpoint,
     hi: Endpoint,
+}
+
+/// An endpoint folded into integers for hashing: the derived `Hash` of `IpAddr` feeds the
+/// hasher byte by byte, which showed up in profiles of the per-packet path.
+fn endpoint_words(e: &Endpoint) -> (u64, u64) {
+    match e.ip {
+        IpAddr::V4(a) => ((u64::from(u32::from(a)) << 16) | u64::from(e.port), 0),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            ((v as u64) ^ u64::from(e.port), ((v >> 64) as u64) | 1)
+        }
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (a, b) = endpoint_words(&self.lo);
+        let (c, d) = endpoint_words(&self.hi);
+        state.write_u64(a);
+        state.write_u64(b);
+        state.write_u64(c);
+        state.write_u64(d);
+    }
 }
 
 impl FlowKey {
@@ -388,23 +411,23 @@ impl Hasher for FxHasher {
             for (d, s) in buf.iter_mut().zip(chunk) {
                 *d = *s;
             }
-            self.add(u64::from_le_bytes(buf));
+            self.mix(u64::from_le_bytes(buf));
         }
     }
     fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
+        self.mix(u64::from(i));
     }
     fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
+        self.mix(u64::from(i));
     }
     fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
+        self.mix(u64::from(i));
     }
     fn write_u64(&mut self, i: u64) {
-        self.add(i);
+        self.mix(i);
     }
     fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
+        self.mix(i as u64);
     }
     fn finish(&self) -> u64 {
         self.0
@@ -412,7 +435,7 @@ impl Hasher for FxHasher {
 }
 
 impl FxHasher {
-    fn add(&mut self, v: u64) {
+    fn mix(&mut self, v: u64) {
         self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
@@ -575,7 +598,7 @@ impl StreamTable {
 
         // Base sequence numbers (Wireshark's relative numbering).
         {
-            let fwd = &mut stream.dirs[fwd_i];
+            let fwd = dir_mut(&mut stream.dirs, fwd_i);
             if fwd.base_seq.is_none() {
                 fwd.base_seq = Some(if seg.flags.syn() {
                     seg.seq
@@ -587,8 +610,9 @@ impl StreamTable {
                 fwd.window_scale = seg.options.window_scale;
             }
         }
-        if seg.flags.ack() && stream.dirs[rev_i].base_seq.is_none() {
-            stream.dirs[rev_i].base_seq = Some(SeqNumber(seg.ack.0.wrapping_sub(1)));
+        let rev = dir_mut(&mut stream.dirs, rev_i);
+        if seg.flags.ack() && rev.base_seq.is_none() {
+            rev.base_seq = Some(SeqNumber(seg.ack.0.wrapping_sub(1)));
         }
 
         let ooo_threshold = stream
@@ -611,8 +635,8 @@ impl StreamTable {
         );
         let dup_ack = analysis.has(Analysis::DUPLICATE_ACK).then(|| {
             (
-                stream.dirs[fwd_i].last_non_dup_ack_frame,
-                stream.dirs[fwd_i].dup_acks_in_row,
+                dir_ref(&stream.dirs, fwd_i).last_non_dup_ack_frame,
+                dir_ref(&stream.dirs, fwd_i).dup_acks_in_row,
             )
         });
         if reused {
@@ -621,7 +645,7 @@ impl StreamTable {
 
         // Counters.
         {
-            let fwd = &mut stream.dirs[fwd_i];
+            let fwd = dir_mut(&mut stream.dirs, fwd_i);
             fwd.stats.packets += 1;
             fwd.stats.bytes += u64::from(frame_len);
             fwd.stats.payload_bytes += u64::from(seg.payload_len);
@@ -642,18 +666,18 @@ impl StreamTable {
             }
         }
 
-        let fwd = &stream.dirs[fwd_i];
+        let fwd = dir_ref(&stream.dirs, fwd_i);
         let base = fwd.base_seq.unwrap_or(seg.seq);
         let rel_seq = seg.seq.0.wrapping_sub(base.0);
         let rel_ack = if seg.flags.ack() {
-            stream.dirs[rev_i]
+            dir_ref(&stream.dirs, rev_i)
                 .base_seq
                 .map_or(0, |b| seg.ack.0.wrapping_sub(b.0))
         } else {
             0
         };
         // Scaling applies only when both SYNs carried the option (RFC 7323).
-        let window_size = match (fwd.window_scale, stream.dirs[rev_i].window_scale) {
+        let window_size = match (fwd.window_scale, dir_ref(&stream.dirs, rev_i).window_scale) {
             (Some(shift), Some(_)) if !seg.flags.syn() => u64::from(seg.window) << shift.min(14),
             _ => u64::from(seg.window),
         };
@@ -665,14 +689,14 @@ impl StreamTable {
             let fwd_dir = direction;
             let rev_dir = direction.reverse();
             {
-                let fwd = &mut stream.dirs[fwd_i];
+                let fwd = dir_mut(&mut stream.dirs, fwd_i);
                 if !fwd.stats.fin && !fwd.stats.rst || seg.payload_len > 0 {
                     let r = fwd.reassembler.get_or_insert_with(Box::default);
                     if seg.flags.syn() {
                         r.set_isn(seg.seq);
                     }
                     let data_seq = if seg.flags.syn() {
-                        seg.seq.add(1)
+                        seg.seq.advance(1)
                     } else {
                         seg.seq
                     };
@@ -687,12 +711,12 @@ impl StreamTable {
                         &mut |c| sink.payload(stream_id, fwd_dir, c),
                     );
                     if seg.flags.fin() {
-                        r.set_fin(data_seq.add(seg.payload_len));
+                        r.set_fin(data_seq.advance(seg.payload_len));
                     }
                 }
             }
             if seg.flags.ack() && !seg.flags.rst() {
-                if let Some(r) = stream.dirs[rev_i].reassembler.as_mut() {
+                if let Some(r) = dir_mut(&mut stream.dirs, rev_i).reassembler.as_mut() {
                     r.acked(
                         seg.ack,
                         frame,
@@ -706,7 +730,7 @@ impl StreamTable {
 
         // Closing.
         {
-            let fwd = &mut stream.dirs[fwd_i];
+            let fwd = dir_mut(&mut stream.dirs, fwd_i);
             if seg.flags.fin() {
                 fwd.stats.fin = true;
             }
@@ -833,6 +857,25 @@ impl StreamTable {
     }
 }
 
+/// The direction state at index 0 (a→b) or 1 (b→a), without indexing that could panic.
+fn dir_mut(dirs: &mut [DirectionState; 2], i: usize) -> &mut DirectionState {
+    let [a, b] = dirs;
+    if i == 0 {
+        a
+    } else {
+        b
+    }
+}
+
+fn dir_ref(dirs: &[DirectionState; 2], i: usize) -> &DirectionState {
+    let [a, b] = dirs;
+    if i == 0 {
+        a
+    } else {
+        b
+    }
+}
+
 /// Decides which side is the client for a stream whose first frame is `seg` from `src`.
 fn infer_roles(src: Endpoint, dst: Endpoint, seg: &TcpSegment<'_>) -> (bool, RoleEvidence) {
     if seg.flags.syn() {
@@ -922,6 +965,12 @@ fn analyze(
     // Retransmission family: new sequence space that starts before what was already seen.
     let occupies = seglen > 0 || flags.syn() || flags.fin();
     if occupies && !a.has(Analysis::KEEP_ALIVE) && !a.has(Analysis::ZERO_WINDOW_PROBE) {
+        let behind = fwd.next_seq.is_some_and(|next| seq.lt(next));
+        // Data the peer has already acknowledged, though this side's earlier copy was not
+        // captured (capture-order inversions): Wireshark calls it a spurious retransmission.
+        if !behind && seglen > 0 && rev.last_ack.is_some_and(|la| seq.advance(seglen).le(la)) {
+            a.set(Analysis::SPURIOUS_RETRANSMISSION);
+        }
         if let Some(next) = fwd.next_seq {
             if seq.lt(next) {
                 let since_next = ts.since(fwd.next_seq_ts).as_nanos();
@@ -931,9 +980,9 @@ fn analyze(
                     && since_rev_ack < FAST_RETRANSMISSION_WINDOW_NS
                 {
                     a.set(Analysis::FAST_RETRANSMISSION);
-                } else if since_next < ooo_threshold_ns && next != seq.add(seg.seq_len()) {
+                } else if since_next < ooo_threshold_ns && next != seq.advance(seg.seq_len()) {
                     a.set(Analysis::OUT_OF_ORDER);
-                } else if seglen > 0 && rev.last_ack.is_some_and(|la| seq.add(seglen).le(la)) {
+                } else if seglen > 0 && rev.last_ack.is_some_and(|la| seq.advance(seglen).le(la)) {
                     a.set(Analysis::SPURIOUS_RETRANSMISSION);
                 } else {
                     a.set(Analysis::RETRANSMISSION);
@@ -942,19 +991,12 @@ fn analyze(
         }
     }
     // An ACK for data the capture never saw: the other side's data was lost before the tap.
-    // Like Wireshark, move that side's next_seq up to it, so a late copy of the data counts as a
-    // (spurious) retransmission rather than as new data.
-    if flags.ack() && !flags.rst() {
-        if let Some(rev_next) = rev.next_seq {
-            if ack.gt(rev_next) {
-                a.set(Analysis::ACKED_UNSEEN);
-                rev.next_seq = Some(ack);
-                rev.next_seq_ts = ts;
-            }
-        }
+    // Wireshark flags it and leaves that side's next_seq alone.
+    if flags.ack() && !flags.rst() && rev.next_seq.is_some_and(|n| ack.gt(n)) {
+        a.set(Analysis::ACKED_UNSEEN);
     }
     // Advance next_seq (a zero-window probe does not advance it).
-    let end = seq.add(seg.seq_len());
+    let end = seq.advance(seg.seq_len());
     if !a.has(Analysis::ZERO_WINDOW_PROBE) && fwd.next_seq.is_none_or(|n| end.gt(n)) {
         fwd.next_seq = Some(end);
         fwd.next_seq_ts = ts;
