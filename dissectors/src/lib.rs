@@ -16,7 +16,9 @@
 
 pub mod ip;
 pub mod link;
+pub mod mysql;
 pub mod packet;
+pub mod sql;
 pub mod tcp;
 pub mod time;
 

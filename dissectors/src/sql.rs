@@ -102,7 +102,7 @@ impl<'a> Cursor<'a> {
                 b'-' if self.peek_at(1) == Some(b'-')
                     && self
                         .peek_at(2)
-                        .map_or(true, |c| c.is_ascii_whitespace() || c.is_ascii_control()) =>
+                        .is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()) =>
                 {
                     self.skip_line()
                 }
@@ -489,7 +489,7 @@ pub fn fingerprint(sql: &str) -> String {
             }
             b'-' if s.get(i + 1) == Some(&b'-')
                 && s.get(i + 2)
-                    .map_or(true, |c| c.is_ascii_whitespace() || c.is_ascii_control()) =>
+                    .is_none_or(|c| c.is_ascii_whitespace() || c.is_ascii_control()) =>
             {
                 let mut c = Cursor { s, i };
                 c.skip_line();

@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn continuation_packets_form_one_logical_packet_and_cap_holds() {
         let mut stream = vec![0xff, 0xff, 0xff, 0];
-        stream.extend(std::iter::repeat(b'x').take(MAX_PACKET_PAYLOAD));
+        stream.extend(std::iter::repeat_n(b'x', MAX_PACKET_PAYLOAD));
         stream.extend([2, 0, 0, 1, b'y', b'z']);
         let mut a = Assembler::new(10);
         let got = collect(&mut a, &[&stream[..1000], &stream[1000..]]);

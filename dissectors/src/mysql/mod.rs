@@ -2094,7 +2094,7 @@ fn plausible_response_start(bytes: &[u8], len: usize) -> bool {
             len <= 3
                 && bytes
                     .get(next + 4..next + 8)
-                    .map_or(true, |d| d == b"\x03def")
+                    .is_none_or(|d| d == b"\x03def")
         }
         _ => len <= 9,
     }

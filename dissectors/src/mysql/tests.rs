@@ -447,7 +447,7 @@ fn sixteen_mib_payload_spans_two_packets() {
     let mut t = Conn::new();
     t.login(BASE_CAPS);
     let mut big = vec![0x03];
-    big.extend(std::iter::repeat(b'x').take(wire::MAX_PACKET_PAYLOAD - 1));
+    big.extend(std::iter::repeat_n(b'x', wire::MAX_PACKET_PAYLOAD - 1));
     let mut wire_bytes = packet(0, &big);
     wire_bytes.extend(packet(1, b"0123456789"));
     let first = t.client(&wire_bytes[..65_536]);
@@ -638,7 +638,7 @@ fn caching_sha2_full_path_is_not_a_command() {
     t.server(&packet(4, &pem));
     // The RSA-encrypted password: 256 bytes whose first byte tshark reads as a command.
     let mut rsa = vec![0xca];
-    rsa.extend(std::iter::repeat(0x5a).take(255));
+    rsa.extend(std::iter::repeat_n(0x5a, 255));
     t.client(&packet(5, &rsa));
     t.server(&packet(6, &ok(0, 2)));
     t.client(&com(3, b"show databases"));
