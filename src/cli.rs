@@ -63,6 +63,34 @@ With -Y, a stream is listed when at least one of its frames matches; its figures
         #[arg(long)]
         json: bool,
     },
+    /// Database request/response timing: latency per command and fingerprint, transactions and their round trips
+    #[command(
+        long_about = "Decode MySQL/MariaDB exchanges (port 3306, --decode-as ports, or any port by content: \
+a server greeting or a client command), pair each request with its response, and report latency per command, \
+per fingerprint (pt-query-digest style), per stream and per server; transactions (BEGIN/START TRANSACTION or \
+SET autocommit=0 ... COMMIT/ROLLBACK) with their statement and round-trip counts; connection set-up and \
+connection units; errors and anomalies.\n\nResponse time = response first byte − request last byte, as seen \
+from the capture point. With -Y, only the streams with a matching frame are analysed."
+    )]
+    Analyze {
+        /// Capture file (.pcap or .pcapng)
+        capture: PathBuf,
+        /// Display filter in Wireshark syntax: analyse the streams that have a matching frame
+        #[arg(short = 'Y', long = "display-filter", value_name = "FILTER")]
+        filter: Option<String>,
+        /// JSON output (schema wirelag.report/v1, see docs/report-schema.md)
+        #[arg(long)]
+        json: bool,
+        /// Write the report to FILE (atomically: a temporary file, then a rename) instead of stdout
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// List every exchange in the text report
+        #[arg(long)]
+        requests: bool,
+        /// Decode a port as a protocol, e.g. 13001=mysql (repeatable)
+        #[arg(long = "decode-as", value_name = "PORT=PROTO")]
+        decode_as: Vec<String>,
+    },
     /// Capture live on an interface and print frames as they arrive, then the stream table
     #[command(
         long_about = "Capture live on an interface (libpcap, immediate mode, nanosecond kernel timestamps) \
@@ -121,6 +149,24 @@ fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             filter,
             json,
         } => commands::streams::run(&capture, filter.as_deref(), json, out),
+        Command::Analyze {
+            capture,
+            filter,
+            json,
+            output,
+            requests,
+            decode_as,
+        } => {
+            let args = commands::analyze::AnalyzeArgs {
+                capture,
+                filter,
+                json,
+                output,
+                requests,
+                decode_as,
+            };
+            commands::analyze::run(&args, out)
+        }
         Command::Follow {
             capture,
             stream,

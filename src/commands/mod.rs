@@ -1,6 +1,7 @@
 //! The subcommands. Each reads a capture through the shared pipeline and prints through its own
 //! printer (text or JSON).
 
+pub mod analyze;
 pub mod follow;
 pub mod frames;
 pub mod live;

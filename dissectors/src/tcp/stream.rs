@@ -341,6 +341,10 @@ impl Default for TrackerConfig {
 
 /// Receives reassembled payload.
 pub trait PayloadSink {
+    /// Called before any payload of a segment is delivered, with the stream's current roles
+    /// (they can change when a late SYN/ACK settles them), so protocol detection by port works
+    /// from the first byte.
+    fn roles(&mut self, _stream: StreamId, _client: Endpoint, _server: Endpoint) {}
     fn payload(&mut self, stream: StreamId, dir: Direction, chunk: Chunk<'_>);
     /// A direction ended (FIN or RST) or the capture ended; no more payload follows for it.
     fn direction_closed(
@@ -684,6 +688,7 @@ impl StreamTable {
 
         // Reassembly.
         if reassemble {
+            sink.roles(stream.id, stream.client(), stream.server());
             let stream_id = stream.id;
             let budget = &mut self.budget;
             let fwd_dir = direction;

@@ -1,0 +1,957 @@
+//! Protocol analysis: routes reassembled payload to the MySQL dissector (by port, `--decode-as`
+//! or content), pairs requests with responses, and accumulates what the `analyze` report shows:
+//! per-stream session facts, latency distributions, transactions and the logical units whose
+//! round trips an injected delay multiplies.
+//!
+//! Exchanges are written out as JSON lines to a spill file as they complete, so memory does not
+//! grow with the number of requests; the report splices the file back in.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use wirelag_dissectors::mysql::{
+    self, Command, Exchange, MysqlConnection, MysqlEvent, ResponseStatus,
+};
+use wirelag_dissectors::sql::{self, StatementClass};
+use wirelag_dissectors::tcp::reassembly::Chunk;
+use wirelag_dissectors::tcp::stream::{Direction, Endpoint, PayloadSink, StreamId, StreamTable};
+use wirelag_dissectors::Timestamp;
+
+/// Ports decoded as MySQL without looking at the content (tshark's default, plus `--decode-as`).
+pub const DEFAULT_MYSQL_PORTS: &[u16] = &[3306];
+
+/// Distinct fingerprints tracked with their own histogram; the rest are pooled.
+const MAX_FINGERPRINTS: usize = 5_000;
+/// Streams that get their own latency histogram; the rest keep count, mean and max only.
+const MAX_STREAM_HISTOGRAMS: usize = 20_000;
+/// Statement texts kept per transaction in the report.
+const MAX_TXN_TEXTS: usize = 50;
+const MAX_TEXT_CHARS: usize = 300;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetectedBy {
+    Port,
+    DecodeAs,
+    Content,
+}
+
+impl DetectedBy {
+    fn name(self) -> &'static str {
+        match self {
+            DetectedBy::Port => "port",
+            DetectedBy::DecodeAs => "decode_as",
+            DetectedBy::Content => "content",
+        }
+    }
+}
+
+enum Role {
+    /// No payload yet, or only a server payload that was not a greeting.
+    Undecided {
+        server_seen: bool,
+    },
+    NotMysql,
+    Mysql(Box<MysqlConnection>),
+}
+
+/// Session facts of one MySQL stream.
+#[derive(Default, Serialize, Clone)]
+pub struct SessionJson {
+    pub server_version: Option<String>,
+    pub connection_id: Option<u32>,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub auth_plugin: Option<String>,
+    pub tls: bool,
+    pub compressed: bool,
+    pub detected_by: &'static str,
+    pub greeting_error: Option<u16>,
+}
+
+/// A logical unit whose round trips a delay multiplies.
+#[derive(Serialize, Clone)]
+pub struct UnitJson {
+    pub stream: StreamId,
+    pub kind: &'static str,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub statements: u64,
+    pub round_trips: u64,
+    pub duration_us: i64,
+}
+
+#[derive(Serialize, Clone)]
+pub struct TransactionJson {
+    pub stream: StreamId,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub statements: u64,
+    pub round_trips: u64,
+    pub duration_us: i64,
+    /// Time spent waiting on the server and the network beyond the tap (sum of response times).
+    pub response_time_us: i64,
+    /// commit, rollback, implicit_commit (DDL, BEGIN or autocommit=1 ended it), open.
+    pub end: &'static str,
+    pub statements_text: Vec<String>,
+}
+
+struct TxnBuilder {
+    first_frame: u64,
+    first_ts: Timestamp,
+    last_frame: u64,
+    last_ts: Timestamp,
+    statements: u64,
+    round_trips: u64,
+    response_ns: i64,
+    texts: Vec<String>,
+}
+
+impl TxnBuilder {
+    fn new(x: &Exchange) -> Self {
+        TxnBuilder {
+            first_frame: x.request_first_frame,
+            first_ts: x.request_first_ts,
+            last_frame: x.request_last_frame,
+            last_ts: x.request_last_ts,
+            statements: 0,
+            round_trips: 0,
+            response_ns: 0,
+            texts: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, x: &Exchange) {
+        self.statements += 1;
+        if costs_round_trip(x) {
+            self.round_trips += 1;
+        }
+        self.response_ns += x.response_time().map_or(0, |d| d.as_nanos().max(0));
+        let (frame, ts) = exchange_end(x);
+        if ts >= self.last_ts {
+            self.last_ts = ts;
+            self.last_frame = frame;
+        }
+        if self.texts.len() < MAX_TXN_TEXTS {
+            self.texts.push(short_text(
+                x.statement.as_deref().unwrap_or(x.command.name()),
+            ));
+        }
+    }
+
+    fn finish(self, stream: StreamId, end: &'static str) -> TransactionJson {
+        TransactionJson {
+            stream,
+            first_frame: self.first_frame,
+            last_frame: self.last_frame,
+            statements: self.statements,
+            round_trips: self.round_trips,
+            duration_us: self.last_ts.since(self.first_ts).as_micros(),
+            response_time_us: (self.response_ns + 500) / 1000,
+            end,
+            statements_text: self.texts,
+        }
+    }
+}
+
+fn short_text(s: &str) -> String {
+    let folded: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if folded.chars().count() > MAX_TEXT_CHARS {
+        let mut t: String = folded.chars().take(MAX_TEXT_CHARS).collect();
+        t.push('…');
+        t
+    } else {
+        folded
+    }
+}
+
+/// A request costs a round trip when the client waits for an answer.
+fn costs_round_trip(x: &Exchange) -> bool {
+    x.status != ResponseStatus::NoResponse
+}
+
+fn exchange_end(x: &Exchange) -> (u64, Timestamp) {
+    match (x.response_last_frame, x.response_last_ts) {
+        (Some(f), Some(t)) => (f, t),
+        _ => (x.request_last_frame, x.request_last_ts),
+    }
+}
+
+/// Per-stream transaction and unit tracking.
+struct StreamState {
+    role: Role,
+    session: SessionJson,
+    autocommit: bool,
+    txn: Option<TxnBuilder>,
+    /// `SET SESSION TRANSACTION ...` statements just before a transaction belong to it.
+    prelude: Vec<Exchange>,
+    /// Set-up: greeting, login, auth and TLS turns plus the session's first SET/USE statements.
+    setup_open: bool,
+    setup_round_trips: u64,
+    setup_statements: u64,
+    setup_end: Option<(u64, Timestamp)>,
+    exchanges: u64,
+    round_trips: u64,
+    first_request: Option<(u64, Timestamp)>,
+    last_end: Option<(u64, Timestamp)>,
+    latency: Option<Histogram<u32>>,
+    latency_count: u64,
+    latency_sum_us: u64,
+    latency_max_us: u64,
+}
+
+impl StreamState {
+    fn new() -> Self {
+        StreamState {
+            role: Role::Undecided { server_seen: false },
+            session: SessionJson::default(),
+            autocommit: true,
+            txn: None,
+            prelude: Vec::new(),
+            setup_open: true,
+            setup_round_trips: 0,
+            setup_statements: 0,
+            setup_end: None,
+            exchanges: 0,
+            round_trips: 0,
+            first_request: None,
+            last_end: None,
+            latency: None,
+            latency_count: 0,
+            latency_sum_us: 0,
+            latency_max_us: 0,
+        }
+    }
+}
+
+/// Latency summary of a group of exchanges.
+#[derive(Serialize, Clone, Default)]
+pub struct LatencyJson {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+}
+
+fn new_histogram(sigfig: u8) -> Histogram<u32> {
+    // 1 µs .. 1 h; the bounds are constants that hdrhistogram accepts.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, 3_600_000_000, sigfig.clamp(1, 5))
+        .expect("constant histogram bounds are valid")
+}
+
+fn summarize(h: &Histogram<u32>) -> LatencyJson {
+    if h.is_empty() {
+        return LatencyJson::default();
+    }
+    LatencyJson {
+        count: h.len(),
+        p50_us: h.value_at_quantile(0.50),
+        p90_us: h.value_at_quantile(0.90),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        max_us: h.max(),
+        mean_us: (h.mean() * 10.0).round() / 10.0,
+    }
+}
+
+struct FingerprintStats {
+    class: &'static str,
+    example: String,
+    hist: Histogram<u32>,
+    total_us: u64,
+}
+
+/// Everything `analyze` accumulates; also the [`PayloadSink`] the pipeline feeds.
+pub struct Analyzer {
+    decode_as: Vec<u16>,
+    streams: Vec<Option<StreamState>>,
+    events: Vec<MysqlEvent>,
+    spill: BufWriter<std::fs::File>,
+    spill_error: Option<std::io::Error>,
+    pub requests: u64,
+    by_command: HashMap<&'static str, Histogram<u32>>,
+    by_fingerprint: HashMap<String, FingerprintStats>,
+    by_server: HashMap<Endpoint, Histogram<u32>>,
+    pub transactions: Vec<TransactionJson>,
+    pub units: Vec<UnitJson>,
+    pub anomalies: HashMap<&'static str, u64>,
+    pub errors: Vec<(StreamId, u64, u16, String)>,
+    /// Endpoints of each stream, filled when the stream is first seen (from the table).
+    endpoints: Vec<Option<(Endpoint, Endpoint)>>,
+    capture_start: Option<Timestamp>,
+    /// When a display filter selected streams: only these are analysed.
+    selected: Option<Vec<bool>>,
+}
+
+#[derive(Serialize)]
+struct RequestJson<'a> {
+    stream: StreamId,
+    frame: u64,
+    request_first_frame: u64,
+    response_frame: Option<u64>,
+    response_last_frame: Option<u64>,
+    time_rel_us: i64,
+    protocol: &'static str,
+    command: &'static str,
+    command_code: Option<u8>,
+    statement: Option<&'a str>,
+    statement_id: Option<u32>,
+    class: Option<&'static str>,
+    fingerprint: Option<String>,
+    latency_us: Option<i64>,
+    exchange_us: Option<i64>,
+    status: &'static str,
+    error_code: Option<u16>,
+    error_message: Option<&'a str>,
+    sql_state: Option<&'a str>,
+    rows: Option<u64>,
+    columns: Option<u64>,
+    affected_rows: Option<u64>,
+    result_sets: u32,
+    request_bytes: u64,
+    response_bytes: u64,
+}
+
+impl Analyzer {
+    /// `spill` receives one JSON object per exchange, newline-separated.
+    pub fn new(decode_as: Vec<u16>, spill: std::fs::File) -> Self {
+        Analyzer {
+            decode_as,
+            streams: Vec::new(),
+            events: Vec::new(),
+            spill: BufWriter::with_capacity(1 << 16, spill),
+            spill_error: None,
+            requests: 0,
+            by_command: HashMap::new(),
+            by_fingerprint: HashMap::new(),
+            by_server: HashMap::new(),
+            transactions: Vec::new(),
+            units: Vec::new(),
+            anomalies: HashMap::new(),
+            errors: Vec::new(),
+            endpoints: Vec::new(),
+            capture_start: None,
+            selected: None,
+        }
+    }
+
+    /// Analyse only the streams marked true (from a display filter's first pass).
+    pub fn restrict_to(&mut self, selected: Vec<bool>) {
+        self.selected = Some(selected);
+    }
+
+    /// The capture's first timestamp (for `time_rel_us`).
+    pub fn set_capture_start(&mut self, ts: Timestamp) {
+        self.capture_start.get_or_insert(ts);
+    }
+
+    fn state(&mut self, stream: StreamId) -> Option<&mut StreamState> {
+        let i = stream as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, || None);
+        }
+        let slot = self.streams.get_mut(i)?;
+        Some(slot.get_or_insert_with(StreamState::new))
+    }
+
+    fn forced(&self, stream: StreamId) -> Option<DetectedBy> {
+        let (_, server) = self.endpoints.get(stream as usize).copied().flatten()?;
+        if self.decode_as.contains(&server.port) {
+            Some(DetectedBy::DecodeAs)
+        } else if DEFAULT_MYSQL_PORTS.contains(&server.port) {
+            Some(DetectedBy::Port)
+        } else {
+            None
+        }
+    }
+
+    /// Is this stream MySQL? Decides on first payload and returns the connection.
+    fn connection_for(&mut self, stream: StreamId, dir: Direction, first_bytes: &[u8]) -> bool {
+        if self
+            .selected
+            .as_ref()
+            .is_some_and(|s| !s.get(stream as usize).copied().unwrap_or(false))
+        {
+            return false;
+        }
+        let forced = self.forced(stream);
+        let Some(st) = self.state(stream) else {
+            return false;
+        };
+        match &st.role {
+            Role::Mysql(_) => true,
+            Role::NotMysql => false,
+            Role::Undecided { server_seen } => {
+                let server_seen = *server_seen;
+                let verdict = if let Some(by) = forced {
+                    Some(by)
+                } else if dir == Direction::ToClient {
+                    if mysql::looks_like_mysql_greeting(first_bytes) {
+                        Some(DetectedBy::Content)
+                    } else {
+                        st.role = Role::Undecided { server_seen: true };
+                        return false;
+                    }
+                } else if mysql::looks_like_mysql_client_start(first_bytes) {
+                    Some(DetectedBy::Content)
+                } else {
+                    None
+                };
+                match verdict {
+                    Some(by) => {
+                        st.session.detected_by = by.name();
+                        st.role = Role::Mysql(Box::new(MysqlConnection::new()));
+                        // A mid-stream start whose server data came first: that data is lost
+                        // to the dissector (it belonged to a request not captured).
+                        let _ = server_seen;
+                        true
+                    }
+                    None => {
+                        st.role = Role::NotMysql;
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_events(&mut self, stream: StreamId) {
+        let events = std::mem::take(&mut self.events);
+        for ev in &events {
+            self.handle_event(stream, ev);
+        }
+        let mut events = events;
+        events.clear();
+        self.events = events;
+    }
+
+    fn handle_event(&mut self, stream: StreamId, ev: &MysqlEvent) {
+        match ev {
+            MysqlEvent::Greeting {
+                server_version,
+                connection_id,
+                auth_plugin,
+                ..
+            } => {
+                if let Some(st) = self.state(stream) {
+                    st.session.server_version = Some(server_version.clone());
+                    st.session.connection_id = Some(*connection_id);
+                    if st.session.auth_plugin.is_none() {
+                        st.session.auth_plugin.clone_from(auth_plugin);
+                    }
+                }
+            }
+            MysqlEvent::GreetingError {
+                error_code,
+                frame,
+                message,
+                ..
+            } => {
+                self.errors
+                    .push((stream, *frame, *error_code, message.clone()));
+                if let Some(st) = self.state(stream) {
+                    st.session.greeting_error = Some(*error_code);
+                }
+            }
+            MysqlEvent::Login {
+                user,
+                database,
+                auth_plugin,
+                ssl,
+                compress,
+                ..
+            } => {
+                if let Some(st) = self.state(stream) {
+                    if !user.is_empty() {
+                        st.session.user = Some(user.clone());
+                    }
+                    if database.is_some() {
+                        st.session.database.clone_from(database);
+                    }
+                    if auth_plugin.is_some() {
+                        st.session.auth_plugin.clone_from(auth_plugin);
+                    }
+                    st.session.tls |= *ssl;
+                    st.session.compressed |= *compress;
+                }
+            }
+            MysqlEvent::TlsStarted { .. } => {
+                if let Some(st) = self.state(stream) {
+                    st.session.tls = true;
+                }
+            }
+            MysqlEvent::Anomaly { kind, .. } => {
+                *self.anomalies.entry(kind.name()).or_default() += 1;
+            }
+            MysqlEvent::Exchange(x) => self.handle_exchange(stream, x),
+        }
+    }
+
+    fn handle_exchange(&mut self, stream: StreamId, x: &Exchange) {
+        self.requests += 1;
+        if let Some(sp) = x.auth_switch_plugin.as_ref() {
+            if let Some(st) = self.state(stream) {
+                st.session.auth_plugin = Some(sp.clone());
+            }
+        }
+        let is_sql = matches!(
+            x.command,
+            Command::Query | Command::StmtPrepare | Command::StmtExecute
+        );
+        let class = if is_sql {
+            x.statement.as_deref().map(sql::classify)
+        } else {
+            None
+        };
+        let fingerprint = if is_sql {
+            x.statement.as_deref().map(sql::fingerprint)
+        } else {
+            None
+        };
+        let latency = x.response_time();
+        let latency_us = latency.map(|d| d.as_micros());
+        let exchange_us = x
+            .response_last_ts
+            .map(|t| t.since(x.request_first_ts).as_micros());
+        let start = self.capture_start.unwrap_or(x.request_first_ts);
+
+        // The exchange, spilled.
+        let rec = RequestJson {
+            stream,
+            frame: x.request_last_frame,
+            request_first_frame: x.request_first_frame,
+            response_frame: x.response_first_frame,
+            response_last_frame: x.response_last_frame,
+            time_rel_us: x.request_first_ts.since(start).as_micros(),
+            protocol: "mysql",
+            command: x.command.name(),
+            command_code: x.command.code(),
+            statement: x.statement.as_deref(),
+            statement_id: x.statement_id,
+            class: class.map(StatementClass::name),
+            fingerprint: fingerprint.clone(),
+            latency_us,
+            exchange_us,
+            status: x.status.name(),
+            error_code: x.error_code,
+            error_message: x.error_message.as_deref(),
+            sql_state: x.sql_state.as_deref(),
+            rows: x.rows,
+            columns: x.columns,
+            affected_rows: x.affected_rows,
+            result_sets: x.result_sets,
+            request_bytes: x.request_bytes,
+            response_bytes: x.response_bytes,
+        };
+        if self.spill_error.is_none() {
+            let r = serde_json::to_writer(&mut self.spill, &rec)
+                .map_err(std::io::Error::other)
+                .and_then(|_| self.spill.write_all(b"\n"));
+            if let Err(e) = r {
+                self.spill_error = Some(e);
+            }
+        }
+        if let (Some(code), Some(msg)) = (x.error_code, x.error_message.as_ref()) {
+            if self.errors.len() < 10_000 {
+                self.errors
+                    .push((stream, x.request_last_frame, code, msg.clone()));
+            }
+        }
+
+        // Latency distributions (only exchanges that got a response).
+        if let Some(us) = latency_us {
+            let v = us.max(0).unsigned_abs();
+            self.by_command
+                .entry(x.command.name())
+                .or_insert_with(|| new_histogram(3))
+                .saturating_record(v);
+            if let Some(fp) = fingerprint {
+                let n = self.by_fingerprint.len();
+                let key = if n < MAX_FINGERPRINTS || self.by_fingerprint.contains_key(&fp) {
+                    fp
+                } else {
+                    "(other fingerprints)".to_string()
+                };
+                let e = self
+                    .by_fingerprint
+                    .entry(key)
+                    .or_insert_with(|| FingerprintStats {
+                        class: class.map_or("other", StatementClass::name),
+                        example: short_text(x.statement.as_deref().unwrap_or("")),
+                        hist: new_histogram(2),
+                        total_us: 0,
+                    });
+                e.hist.saturating_record(v);
+                e.total_us += v;
+            }
+            if let Some((_, server)) = self.endpoints.get(stream as usize).copied().flatten() {
+                self.by_server
+                    .entry(server)
+                    .or_insert_with(|| new_histogram(3))
+                    .saturating_record(v);
+            }
+            let with_hist = (stream as usize) < MAX_STREAM_HISTOGRAMS;
+            if let Some(st) = self.state(stream) {
+                if with_hist {
+                    st.latency
+                        .get_or_insert_with(|| new_histogram(2))
+                        .saturating_record(v);
+                }
+                st.latency_count += 1;
+                st.latency_sum_us += v;
+                st.latency_max_us = st.latency_max_us.max(v);
+            }
+        }
+
+        // Units and transactions.
+        let mut finished: Vec<TransactionJson> = Vec::new();
+        let Some(st) = self.state(stream) else { return };
+        st.exchanges += 1;
+        if costs_round_trip(x) {
+            st.round_trips += 1;
+        }
+        st.first_request
+            .get_or_insert((x.request_first_frame, x.request_first_ts));
+        st.last_end = Some(exchange_end(x));
+
+        let handshake_turn = matches!(x.command, Command::Login | Command::Auth | Command::Tls);
+        let session_setting = matches!(
+            class,
+            Some(
+                StatementClass::Set
+                    | StatementClass::SetAutocommit { .. }
+                    | StatementClass::SetTransaction
+                    | StatementClass::Use
+            )
+        ) || matches!(x.command, Command::InitDb | Command::SetOption)
+            || (is_sql
+                && x.statement
+                    .as_deref()
+                    .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("select @@")));
+        if st.setup_open && (handshake_turn || session_setting) && st.txn.is_none() {
+            st.setup_statements += u64::from(!handshake_turn);
+            if costs_round_trip(x) {
+                st.setup_round_trips += 1;
+            }
+            st.setup_end = Some(exchange_end(x));
+        } else if !handshake_turn {
+            st.setup_open = false;
+        }
+
+        let Some(class) = class else {
+            if let Some(t) = st.txn.as_mut() {
+                if !handshake_turn {
+                    t.add(x);
+                }
+            }
+            return;
+        };
+        match class {
+            StatementClass::SetTransaction if st.txn.is_none() => {
+                st.prelude.push(x.clone());
+                return;
+            }
+            StatementClass::Begin => {
+                if let Some(t) = st.txn.take() {
+                    finished.push(t.finish(stream, "implicit_commit"));
+                }
+                let mut t = TxnBuilder::new(st.prelude.first().unwrap_or(x));
+                for p in st.prelude.drain(..) {
+                    t.add(&p);
+                }
+                t.add(x);
+                st.txn = Some(t);
+            }
+            StatementClass::SetAutocommit { value: false } => {
+                st.autocommit = false;
+                if st.txn.is_none() {
+                    let mut t = TxnBuilder::new(st.prelude.first().unwrap_or(x));
+                    for p in st.prelude.drain(..) {
+                        t.add(&p);
+                    }
+                    t.add(x);
+                    st.txn = Some(t);
+                } else if let Some(t) = st.txn.as_mut() {
+                    t.add(x);
+                }
+            }
+            StatementClass::SetAutocommit { value: true } => {
+                st.autocommit = true;
+                if let Some(mut t) = st.txn.take() {
+                    t.add(x);
+                    finished.push(t.finish(stream, "implicit_commit"));
+                }
+            }
+            StatementClass::Commit | StatementClass::Rollback => {
+                if let Some(mut t) = st.txn.take() {
+                    t.add(x);
+                    finished.push(t.finish(
+                        stream,
+                        if class == StatementClass::Commit {
+                            "commit"
+                        } else {
+                            "rollback"
+                        },
+                    ));
+                }
+            }
+            StatementClass::Ddl => {
+                if let Some(mut t) = st.txn.take() {
+                    t.add(x);
+                    finished.push(t.finish(stream, "implicit_commit"));
+                }
+            }
+            _ => {
+                if st.txn.is_none() && !st.autocommit {
+                    // With autocommit off, the first statement after a commit opens the next
+                    // transaction.
+                    let mut t = TxnBuilder::new(st.prelude.first().unwrap_or(x));
+                    for p in st.prelude.drain(..) {
+                        t.add(&p);
+                    }
+                    st.txn = Some(t);
+                }
+                if let Some(t) = st.txn.as_mut() {
+                    t.add(x);
+                }
+            }
+        }
+        st.prelude.clear();
+        for t in finished {
+            self.units.push(UnitJson {
+                stream,
+                kind: "transaction",
+                first_frame: t.first_frame,
+                last_frame: t.last_frame,
+                statements: t.statements,
+                round_trips: t.round_trips,
+                duration_us: t.duration_us,
+            });
+            self.transactions.push(t);
+        }
+    }
+
+    /// End of capture: closes open transactions and writes the set-up and connection units.
+    pub fn finish(&mut self, table: &StreamTable) -> std::io::Result<()> {
+        for (i, slot) in self.streams.iter_mut().enumerate() {
+            let Some(st) = slot.as_mut() else { continue };
+            if !matches!(st.role, Role::Mysql(_)) {
+                continue;
+            }
+            let stream = StreamId::try_from(i).unwrap_or(StreamId::MAX);
+            let tcp = table.stream(stream);
+            let handshake = u64::from(tcp.is_some_and(|s| s.syn_seen));
+            if let Some(t) = st.txn.take() {
+                let t = t.finish(stream, "open");
+                self.units.push(UnitJson {
+                    stream,
+                    kind: "transaction",
+                    first_frame: t.first_frame,
+                    last_frame: t.last_frame,
+                    statements: t.statements,
+                    round_trips: t.round_trips,
+                    duration_us: t.duration_us,
+                });
+                self.transactions.push(t);
+            }
+            let (first_frame, first_ts) = match tcp {
+                Some(s) => (s.first_frame, s.first_ts),
+                None => st.first_request.unwrap_or_default(),
+            };
+            if let Some((end_frame, end_ts)) = st.setup_end {
+                self.units.push(UnitJson {
+                    stream,
+                    kind: "setup",
+                    first_frame,
+                    last_frame: end_frame,
+                    statements: st.setup_statements,
+                    round_trips: handshake + st.setup_round_trips,
+                    duration_us: end_ts.since(first_ts).as_micros(),
+                });
+            }
+            let (last_frame, last_ts) = match tcp {
+                Some(s) => (s.last_frame, s.last_ts),
+                None => st.last_end.unwrap_or_default(),
+            };
+            self.units.push(UnitJson {
+                stream,
+                kind: "connection",
+                first_frame,
+                last_frame,
+                statements: st.exchanges,
+                round_trips: handshake + st.round_trips,
+                duration_us: last_ts.since(first_ts).as_micros(),
+            });
+        }
+        self.units
+            .sort_by_key(|u| (u.stream, u.first_frame, u.kind != "connection"));
+        self.transactions.sort_by_key(|t| (t.first_frame, t.stream));
+        self.spill.flush()?;
+        match self.spill_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Session facts of a stream when it was decoded as MySQL.
+    pub fn session(&self, stream: StreamId) -> Option<&SessionJson> {
+        let st = self.streams.get(stream as usize)?.as_ref()?;
+        matches!(st.role, Role::Mysql(_)).then_some(&st.session)
+    }
+
+    pub fn stream_latency(&self, stream: StreamId) -> Option<LatencyJson> {
+        let st = self.streams.get(stream as usize)?.as_ref()?;
+        if st.latency_count == 0 {
+            return None;
+        }
+        Some(match &st.latency {
+            Some(h) => summarize(h),
+            None => LatencyJson {
+                count: st.latency_count,
+                max_us: st.latency_max_us,
+                mean_us: st.latency_sum_us as f64 / st.latency_count as f64,
+                ..LatencyJson::default()
+            },
+        })
+    }
+
+    pub fn by_command(&self) -> Vec<(&'static str, LatencyJson)> {
+        let mut v: Vec<_> = self
+            .by_command
+            .iter()
+            .map(|(k, h)| (*k, summarize(h)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    pub fn by_server(&self) -> Vec<(Endpoint, LatencyJson)> {
+        let mut v: Vec<_> = self
+            .by_server
+            .iter()
+            .map(|(k, h)| (*k, summarize(h)))
+            .collect();
+        v.sort_by_key(|a| a.0);
+        v
+    }
+
+    /// Fingerprints, slowest total first.
+    pub fn by_fingerprint(&self) -> Vec<FingerprintJson> {
+        let mut v: Vec<FingerprintJson> = self
+            .by_fingerprint
+            .iter()
+            .map(|(fp, s)| {
+                let l = summarize(&s.hist);
+                FingerprintJson {
+                    fingerprint: fp.clone(),
+                    class: s.class,
+                    example: s.example.clone(),
+                    count: l.count,
+                    total_us: s.total_us,
+                    p50_us: l.p50_us,
+                    p90_us: l.p90_us,
+                    p99_us: l.p99_us,
+                    max_us: l.max_us,
+                    mean_us: l.mean_us,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            b.total_us
+                .cmp(&a.total_us)
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+        v
+    }
+
+    /// Total dissector counters over MySQL streams.
+    pub fn mysql_streams(&self) -> usize {
+        self.streams
+            .iter()
+            .flatten()
+            .filter(|s| matches!(s.role, Role::Mysql(_)))
+            .count()
+    }
+}
+
+#[derive(Serialize, Clone)]
+pub struct FingerprintJson {
+    pub fingerprint: String,
+    pub class: &'static str,
+    pub example: String,
+    pub count: u64,
+    pub total_us: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+}
+
+impl PayloadSink for Analyzer {
+    fn roles(&mut self, stream: StreamId, client: Endpoint, server: Endpoint) {
+        let i = stream as usize;
+        if self.endpoints.len() <= i {
+            self.endpoints.resize(i + 1, None);
+        }
+        if let Some(slot) = self.endpoints.get_mut(i) {
+            *slot = Some((client, server));
+        }
+    }
+
+    fn payload(&mut self, stream: StreamId, dir: Direction, chunk: Chunk<'_>) {
+        let first = match chunk {
+            Chunk::Data { bytes, .. } => bytes,
+            Chunk::Gap { .. } => &[][..],
+        };
+        // Gaps before any data decide nothing.
+        if matches!(chunk, Chunk::Gap { .. })
+            && !matches!(
+                self.streams.get(stream as usize),
+                Some(Some(StreamState {
+                    role: Role::Mysql(_),
+                    ..
+                }))
+            )
+        {
+            return;
+        }
+        if !self.connection_for(stream, dir, first) {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        if let Some(Some(StreamState {
+            role: Role::Mysql(conn),
+            ..
+        })) = self.streams.get_mut(stream as usize)
+        {
+            match chunk {
+                Chunk::Data { bytes, frame, ts } => {
+                    conn.on_data(dir, bytes, frame, ts, &mut events)
+                }
+                Chunk::Gap { len, frame, ts, .. } => conn.on_gap(dir, len, frame, ts, &mut events),
+            }
+        }
+        self.events = events;
+        self.drain_events(stream);
+    }
+
+    fn direction_closed(&mut self, stream: StreamId, _dir: Direction, frame: u64, ts: Timestamp) {
+        // Both directions close together (the table finishes a stream as a whole); flush once.
+        let mut events = std::mem::take(&mut self.events);
+        if let Some(Some(StreamState {
+            role: Role::Mysql(conn),
+            ..
+        })) = self.streams.get_mut(stream as usize)
+        {
+            conn.on_close(frame, ts, &mut events);
+        }
+        self.events = events;
+        self.drain_events(stream);
+    }
+}

@@ -1,0 +1,577 @@
+//! `wirelag analyze`: request/response timing of the database protocols in a capture, grouped
+//! into transactions and logical units; text or JSON (`wirelag.report/v1`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use wirelag_dissectors::tcp::stream::{NoPayload, TrackerConfig};
+use wirelag_dissectors::Timestamp;
+
+use crate::analysis::{
+    Analyzer, FingerprintJson, LatencyJson, SessionJson, TransactionJson, UnitJson,
+};
+use crate::capture::PacketSource;
+use crate::commands::streams::{stream_json, StreamJson};
+use crate::commands::{frame_matches, open_capture, parse_filter, truncation_error};
+use crate::pipeline::{self, Pipeline};
+use crate::report::{write_atomically, CaptureJson};
+
+pub struct AnalyzeArgs {
+    pub capture: PathBuf,
+    pub filter: Option<String>,
+    pub json: bool,
+    pub output: Option<PathBuf>,
+    pub requests: bool,
+    /// `PORT=mysql` pairs.
+    pub decode_as: Vec<String>,
+}
+
+fn parse_decode_as(items: &[String]) -> anyhow::Result<Vec<u16>> {
+    let mut ports = Vec::new();
+    for item in items {
+        let (port, proto) = item.split_once('=').ok_or_else(|| {
+            crate::UsageError(format!("--decode-as {item:?}: expected PORT=mysql"))
+        })?;
+        let port: u16 = port.trim().parse().map_err(|_| {
+            crate::UsageError(format!("--decode-as {item:?}: {port:?} is not a TCP port"))
+        })?;
+        match proto.trim() {
+            "mysql" | "mariadb" => ports.push(port),
+            "mongodb" | "mongo" => {
+                return Err(crate::UsageError(format!(
+                    "--decode-as {item:?}: the MongoDB dissector is not built yet; only mysql is supported"
+                ))
+                .into())
+            }
+            other => return Err(crate::UsageError(format!("--decode-as {item:?}: unknown protocol {other:?} (known: mysql)")).into()),
+        }
+    }
+    Ok(ports)
+}
+
+#[derive(Serialize)]
+struct StreamReportJson {
+    #[serde(flatten)]
+    tcp: StreamJson,
+    mysql: Option<SessionJson>,
+    latency: Option<LatencyJson>,
+}
+
+#[derive(Serialize)]
+struct LatencySectionJson {
+    by_command: std::collections::BTreeMap<&'static str, LatencyJson>,
+    by_fingerprint: Vec<FingerprintJson>,
+    by_stream: std::collections::BTreeMap<u32, LatencyJson>,
+    by_server: std::collections::BTreeMap<String, LatencyJson>,
+}
+
+#[derive(Serialize)]
+struct AmplificationJson {
+    injected_delay_us: Option<i64>,
+    delay_source: &'static str,
+    assumption: &'static str,
+    units: Vec<UnitJson>,
+}
+
+const ASSUMPTION_NONE: &str = "no injected delay is known for this capture: times are as seen from the capture point, so a response time is server time plus the network beyond the tap";
+
+fn first_timestamp(path: &Path) -> Option<Timestamp> {
+    let mut s = open_capture(path).ok()?;
+    s.next_packet().ok().flatten().map(|p| p.ts)
+}
+
+pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let decode_as = parse_decode_as(&args.decode_as)?;
+    let filter = parse_filter(args.filter.as_deref())?;
+    let path = args.capture.as_path();
+
+    // With a display filter, a first pass selects the streams that have a matching frame.
+    let selected: Option<Vec<bool>> = match &filter {
+        None => None,
+        Some(f) => {
+            let mut source = open_capture(path)?;
+            let mut p = Pipeline::new(TrackerConfig::default());
+            let mut sel = Vec::new();
+            pipeline::run(&mut source, &mut p, &mut NoPayload, &mut |rec| {
+                if let Some(t) = rec.tracked {
+                    let i = t.stream as usize;
+                    if sel.len() <= i {
+                        sel.resize(i + 1, false);
+                    }
+                    if frame_matches(Some(f), rec) {
+                        if let Some(s) = sel.get_mut(i) {
+                            *s = true;
+                        }
+                    }
+                }
+                Ok(true)
+            })?;
+            Some(sel)
+        }
+    };
+    let is_selected = |stream: u32| {
+        selected
+            .as_ref()
+            .is_none_or(|s| s.get(stream as usize).copied().unwrap_or(false))
+    };
+
+    let spill_file =
+        tempfile_in_tmp().context("cannot create a temporary file for the request list")?;
+    let mut analyzer = Analyzer::new(decode_as, spill_file.try_clone().context("temporary file")?);
+    if let Some(ts) = first_timestamp(path) {
+        analyzer.set_capture_start(ts);
+    }
+    if let Some(sel) = &selected {
+        analyzer.restrict_to(sel.clone());
+    }
+    let mut source = open_capture(path)?;
+    let mut pipeline = Pipeline::new(TrackerConfig {
+        reassemble: true,
+        ..TrackerConfig::default()
+    });
+    let summary = pipeline::run(&mut source, &mut pipeline, &mut analyzer, &mut |_| Ok(true))?;
+    analyzer
+        .finish(pipeline.table())
+        .context("cannot write the temporary request list")?;
+    let start = pipeline.first_ts().unwrap_or_default();
+    let table = pipeline.table();
+
+    let streams: Vec<StreamReportJson> = table
+        .streams()
+        .iter()
+        .filter(|s| is_selected(s.id))
+        .map(|s| {
+            let mut tcp = stream_json(s, start);
+            let mysql = analyzer.session(s.id).cloned();
+            if mysql.is_some() {
+                tcp.protocol = "mysql";
+            }
+            StreamReportJson {
+                tcp,
+                mysql,
+                latency: analyzer.stream_latency(s.id),
+            }
+        })
+        .collect();
+
+    let latency = LatencySectionJson {
+        by_command: analyzer.by_command().into_iter().collect(),
+        by_fingerprint: analyzer.by_fingerprint(),
+        by_stream: streams
+            .iter()
+            .filter_map(|s| Some((s.tcp.stream, s.latency.clone()?)))
+            .collect(),
+        by_server: analyzer
+            .by_server()
+            .into_iter()
+            .map(|(e, l)| (format!("{}:{}", e.ip, e.port), l))
+            .collect(),
+    };
+    let mut mysql_anomalies: HashMap<&'static str, u64> = analyzer.anomalies.clone();
+    mysql_anomalies.retain(|_, v| *v > 0);
+    let capture = CaptureJson::new(path, &summary, &pipeline);
+
+    let mut spill = spill_file;
+    spill
+        .seek(std::io::SeekFrom::Start(0))
+        .context("temporary file")?;
+
+    let mut doc: Vec<u8> = Vec::new();
+    let target: &mut dyn Write = if args.output.is_some() { &mut doc } else { out };
+    if args.json {
+        write_json(
+            target,
+            &capture,
+            &streams,
+            &mut spill,
+            &latency,
+            &analyzer.transactions,
+            &analyzer.units,
+            &mysql_anomalies,
+            &pipeline,
+        )?;
+    } else {
+        write_text(
+            target,
+            path,
+            &capture,
+            &streams,
+            &mut spill,
+            args.requests,
+            &latency,
+            &analyzer,
+            &mysql_anomalies,
+        )?;
+    }
+    if let Some(o) = &args.output {
+        write_atomically(o, &doc)?;
+    }
+    out.flush()?;
+    truncation_error(path, &summary, pipeline.frames())
+}
+
+/// An unnamed temporary file (unlinked at once, so nothing is left behind).
+fn tempfile_in_tmp() -> std::io::Result<std::fs::File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let p = dir.join(format!(
+            ".wirelag-requests-{}-{attempt}",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&p);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temporary file name"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_json(
+    out: &mut dyn Write,
+    capture: &CaptureJson,
+    streams: &[StreamReportJson],
+    spill: &mut std::fs::File,
+    latency: &LatencySectionJson,
+    transactions: &[TransactionJson],
+    units: &[UnitJson],
+    mysql_anomalies: &HashMap<&'static str, u64>,
+    pipeline: &Pipeline,
+) -> anyhow::Result<()> {
+    out.write_all(b"{\"schema\":\"wirelag.report/v1\",\"capture\":")?;
+    serde_json::to_writer(&mut *out, capture)?;
+    out.write_all(b",\"streams\":")?;
+    serde_json::to_writer(&mut *out, streams)?;
+    out.write_all(b",\"requests\":[")?;
+    let mut first = true;
+    for line in std::io::BufReader::new(spill).lines() {
+        let line = line.context("reading the temporary request list")?;
+        if line.is_empty() {
+            continue;
+        }
+        if !first {
+            out.write_all(b",")?;
+        }
+        first = false;
+        out.write_all(line.as_bytes())?;
+    }
+    out.write_all(b"],\"latency\":")?;
+    serde_json::to_writer(&mut *out, latency)?;
+    out.write_all(b",\"transactions\":")?;
+    serde_json::to_writer(&mut *out, transactions)?;
+    out.write_all(b",\"amplification\":")?;
+    serde_json::to_writer(
+        &mut *out,
+        &AmplificationJson {
+            injected_delay_us: None,
+            delay_source: "none",
+            assumption: ASSUMPTION_NONE,
+            units: units.to_vec(),
+        },
+    )?;
+    let c = pipeline.counters();
+    let mut tcp = serde_json::Map::new();
+    let (mut retrans, mut lost, mut gaps, mut gap_bytes, mut bound) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    for s in pipeline.table().streams() {
+        for d in [
+            wirelag_dissectors::tcp::stream::Direction::ToServer,
+            wirelag_dissectors::tcp::stream::Direction::ToClient,
+        ] {
+            retrans += s.stats(d).retransmissions;
+            lost += s.stats(d).lost_segments;
+            let r = s.reassembly(d);
+            gaps += r.gaps;
+            gap_bytes += r.gap_bytes;
+            bound += r.memory_bound_hits;
+        }
+    }
+    for (k, v) in [
+        ("retransmissions", retrans),
+        ("lost_segments", lost),
+        ("reassembly_gaps", gaps),
+        ("reassembly_gap_bytes", gap_bytes),
+        ("reassembly_memory_bound_hits", bound),
+        (
+            "malformed_frames",
+            c.link_truncated + c.ip_malformed + c.tcp_truncated + c.tcp_bad_header,
+        ),
+        ("ip_fragments", c.ip_fragments),
+        ("snaplen_cut_frames", c.snaplen_cut),
+    ] {
+        tcp.insert(k.into(), v.into());
+    }
+    out.write_all(b",\"anomalies\":")?;
+    let mysql: std::collections::BTreeMap<_, _> = mysql_anomalies.iter().collect();
+    serde_json::to_writer(
+        &mut *out,
+        &serde_json::json!({ "mysql": mysql, "tcp": tcp }),
+    )?;
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+fn us(v: u64) -> String {
+    if v >= 1_000_000 {
+        format!("{:.3} s", v as f64 / 1e6)
+    } else if v >= 1_000 {
+        format!("{:.3} ms", v as f64 / 1e3)
+    } else {
+        format!("{v} µs")
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    } else {
+        s.to_string()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_text(
+    out: &mut dyn Write,
+    path: &Path,
+    capture: &CaptureJson,
+    streams: &[StreamReportJson],
+    spill: &mut std::fs::File,
+    list_requests: bool,
+    latency: &LatencySectionJson,
+    analyzer: &Analyzer,
+    mysql_anomalies: &HashMap<&'static str, u64>,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "Capture {}: {} {}, {} packets, {} TCP streams, {:.6} s{}",
+        path.display(),
+        capture.format,
+        capture.link_types.join("+"),
+        capture.packets,
+        capture.streams,
+        capture.duration_us as f64 / 1e6,
+        capture
+            .truncated
+            .as_ref()
+            .map_or(String::new(), |t| format!(
+                " — TRUNCATED at byte {}",
+                t.offset
+            ))
+    )?;
+    let mysql_streams: Vec<&StreamReportJson> =
+        streams.iter().filter(|s| s.mysql.is_some()).collect();
+    writeln!(
+        out,
+        "MySQL: {} streams, {} requests",
+        mysql_streams.len(),
+        analyzer.requests
+    )?;
+    if mysql_streams.is_empty() {
+        writeln!(out, "(no MySQL traffic found; for a server on an unusual port that was not recognised, try --decode-as PORT=mysql)")?;
+        return Ok(());
+    }
+
+    writeln!(
+        out,
+        "\nLatency by command (response time: response first byte − request last byte)"
+    )?;
+    writeln!(
+        out,
+        "  {:<22} {:>7} {:>11} {:>11} {:>11} {:>11}",
+        "command", "count", "p50", "p90", "p99", "max"
+    )?;
+    for (cmd, l) in &latency.by_command {
+        writeln!(
+            out,
+            "  {:<22} {:>7} {:>11} {:>11} {:>11} {:>11}",
+            cmd,
+            l.count,
+            us(l.p50_us),
+            us(l.p90_us),
+            us(l.p99_us),
+            us(l.max_us)
+        )?;
+    }
+
+    writeln!(out, "\nSlowest fingerprints (by total response time)")?;
+    for f in latency.by_fingerprint.iter().take(10) {
+        writeln!(
+            out,
+            "  {:>11} total {:>6}x p50 {:>10} max {:>10}  {}",
+            us(f.total_us),
+            f.count,
+            us(f.p50_us),
+            us(f.max_us),
+            clip(&f.fingerprint, 90)
+        )?;
+    }
+    let mut frequent: Vec<&FingerprintJson> = latency.by_fingerprint.iter().collect();
+    frequent.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
+    writeln!(out, "\nMost frequent fingerprints")?;
+    for f in frequent.iter().take(10) {
+        writeln!(
+            out,
+            "  {:>7}x p50 {:>10} p99 {:>10}  {}",
+            f.count,
+            us(f.p50_us),
+            us(f.p99_us),
+            clip(&f.fingerprint, 90)
+        )?;
+    }
+
+    let txns = &analyzer.transactions;
+    writeln!(
+        out,
+        "\nTransactions: {} (longest first; each round trip pays the network delay again)",
+        txns.len()
+    )?;
+    let mut by_dur: Vec<&TransactionJson> = txns.iter().collect();
+    by_dur.sort_by(|a, b| b.duration_us.cmp(&a.duration_us));
+    for t in by_dur.iter().take(15) {
+        writeln!(
+            out,
+            "  stream {:>4} frames {:>6}-{:<6} {:>3} statements {:>3} round trips {:>11} ({} waiting on responses) {}: {}",
+            t.stream,
+            t.first_frame,
+            t.last_frame,
+            t.statements,
+            t.round_trips,
+            us(t.duration_us.max(0).unsigned_abs()),
+            us(t.response_time_us.max(0).unsigned_abs()),
+            t.end,
+            clip(&t.statements_text.join("; "), 100)
+        )?;
+    }
+
+    if !analyzer.errors.is_empty() {
+        writeln!(out, "\nErrors: {}", analyzer.errors.len())?;
+        for (stream, frame, code, msg) in analyzer.errors.iter().take(20) {
+            writeln!(
+                out,
+                "  stream {stream:>4} frame {frame:>6} error {code}: {}",
+                clip(msg, 100)
+            )?;
+        }
+    }
+    if !mysql_anomalies.is_empty() {
+        let mut a: Vec<_> = mysql_anomalies.iter().collect();
+        a.sort();
+        writeln!(
+            out,
+            "\nAnomalies: {}",
+            a.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+
+    writeln!(out, "\nMySQL streams")?;
+    writeln!(
+        out,
+        "  {:>6}  {:<26} {:<24} {:<18} {:>8} {:>10} {:>10}  flags",
+        "stream", "client → server", "server version", "user@db", "requests", "p50", "max"
+    )?;
+    for s in mysql_streams.iter().take(50) {
+        let m = s
+            .mysql
+            .as_ref()
+            .map_or_else(SessionJson::default, Clone::clone);
+        let l = s.latency.clone().unwrap_or_default();
+        let mut flags = vec![m.detected_by];
+        if m.tls {
+            flags.push("tls");
+        }
+        if m.compressed {
+            flags.push("compressed");
+        }
+        writeln!(
+            out,
+            "  {:>6}  {:<26} {:<24} {:<18} {:>8} {:>10} {:>10}  {}",
+            s.tcp.stream,
+            clip(
+                &format!(
+                    "{}:{} → :{}",
+                    s.tcp.client.ip, s.tcp.client.port, s.tcp.server.port
+                ),
+                26
+            ),
+            clip(m.server_version.as_deref().unwrap_or("-"), 24),
+            clip(
+                &format!(
+                    "{}@{}",
+                    m.user.as_deref().unwrap_or("?"),
+                    m.database.as_deref().unwrap_or("-")
+                ),
+                18
+            ),
+            l.count,
+            us(l.p50_us),
+            us(l.max_us),
+            flags.join(",")
+        )?;
+    }
+    if mysql_streams.len() > 50 {
+        writeln!(out, "  ... {} more (see --json)", mysql_streams.len() - 50)?;
+    }
+
+    if list_requests {
+        writeln!(out, "\nRequests")?;
+        writeln!(
+            out,
+            "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} statement",
+            "stream", "frame", "resp", "command", "latency", "status"
+        )?;
+        let mut buf = String::new();
+        spill
+            .read_to_string(&mut buf)
+            .context("reading the temporary request list")?;
+        for line in buf.lines().filter(|l| !l.is_empty()) {
+            let r: serde_json::Value = serde_json::from_str(line)?;
+            let status = match r["error_code"].as_u64() {
+                Some(code) => format!("error {code}"),
+                None => r["status"].as_str().unwrap_or("").to_string(),
+            };
+            writeln!(
+                out,
+                "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} {}",
+                r["stream"],
+                r["frame"],
+                r["response_frame"]
+                    .as_u64()
+                    .map_or("-".into(), |f| f.to_string()),
+                r["command"].as_str().unwrap_or(""),
+                r["latency_us"].as_u64().map_or("-".into(), us),
+                status,
+                clip(
+                    &r["statement"]
+                        .as_str()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    100
+                )
+            )?;
+        }
+    }
+    Ok(())
+}
