@@ -19,6 +19,97 @@ use wirelag_dissectors::tcp::reassembly::Chunk;
 use wirelag_dissectors::tcp::stream::{Direction, Endpoint, PayloadSink, StreamId, StreamTable};
 use wirelag_dissectors::Timestamp;
 
+/// A list of JSON objects written to an unlinked temporary file as they are produced, so that
+/// report sections proportional to the capture's size do not live in memory.
+pub struct Spill {
+    file: std::fs::File,
+    writer: BufWriter<std::fs::File>,
+    pub count: u64,
+    error: Option<std::io::Error>,
+}
+
+impl Spill {
+    pub fn new() -> std::io::Result<Spill> {
+        let file = unlinked_tempfile()?;
+        let writer = BufWriter::with_capacity(1 << 16, file.try_clone()?);
+        Ok(Spill {
+            file,
+            writer,
+            count: 0,
+            error: None,
+        })
+    }
+
+    pub fn push<T: Serialize>(&mut self, value: &T) {
+        if self.error.is_some() {
+            return;
+        }
+        let r = serde_json::to_writer(&mut self.writer, value)
+            .map_err(std::io::Error::other)
+            .and_then(|_| self.writer.write_all(b"\n"));
+        match r {
+            Ok(()) => self.count += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Flushes and rewinds; the objects can then be read back line by line.
+    pub fn reader(&mut self) -> std::io::Result<std::io::BufReader<std::fs::File>> {
+        use std::io::Seek;
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.writer.flush()?;
+        let mut f = self.file.try_clone()?;
+        f.seek(std::io::SeekFrom::Start(0))?;
+        Ok(std::io::BufReader::new(f))
+    }
+
+    /// Writes the objects as the elements of a JSON array.
+    pub fn write_array(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        use std::io::BufRead;
+        out.write_all(b"[")?;
+        let mut first = true;
+        for line in self.reader()?.lines() {
+            let line = line?;
+            if line.is_empty() {
+                continue;
+            }
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            out.write_all(line.as_bytes())?;
+        }
+        out.write_all(b"]")
+    }
+}
+
+/// An unnamed temporary file (unlinked at once, so nothing is left behind even on a crash).
+fn unlinked_tempfile() -> std::io::Result<std::fs::File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let p = dir.join(format!(".wirelag-spill-{}-{attempt}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&p);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temporary file name"))
+}
+
+/// Transactions kept in memory for the text report's "longest" list.
+const LONGEST_KEPT: usize = 15;
+
 /// Ports decoded as MySQL without looking at the content (tshark's default, plus `--decode-as`).
 pub const DEFAULT_MYSQL_PORTS: &[u16] = &[3306];
 
@@ -271,14 +362,14 @@ pub struct Analyzer {
     decode_as: Vec<u16>,
     streams: Vec<Option<StreamState>>,
     events: Vec<MysqlEvent>,
-    spill: BufWriter<std::fs::File>,
-    spill_error: Option<std::io::Error>,
-    pub requests: u64,
+    pub requests: Spill,
     by_command: HashMap<&'static str, Histogram<u32>>,
     by_fingerprint: HashMap<String, FingerprintStats>,
     by_server: HashMap<Endpoint, Histogram<u32>>,
-    pub transactions: Vec<TransactionJson>,
-    pub units: Vec<UnitJson>,
+    pub transactions: Spill,
+    /// The longest transactions, longest first (bounded).
+    pub longest: Vec<TransactionJson>,
+    pub units: Spill,
     pub anomalies: HashMap<&'static str, u64>,
     pub errors: Vec<(StreamId, u64, u16, String)>,
     /// Endpoints of each stream, filled when the stream is first seen (from the table).
@@ -318,26 +409,24 @@ struct RequestJson<'a> {
 }
 
 impl Analyzer {
-    /// `spill` receives one JSON object per exchange, newline-separated.
-    pub fn new(decode_as: Vec<u16>, spill: std::fs::File) -> Self {
-        Analyzer {
+    pub fn new(decode_as: Vec<u16>) -> std::io::Result<Self> {
+        Ok(Analyzer {
             decode_as,
             streams: Vec::new(),
             events: Vec::new(),
-            spill: BufWriter::with_capacity(1 << 16, spill),
-            spill_error: None,
-            requests: 0,
+            requests: Spill::new()?,
             by_command: HashMap::new(),
             by_fingerprint: HashMap::new(),
             by_server: HashMap::new(),
-            transactions: Vec::new(),
-            units: Vec::new(),
+            transactions: Spill::new()?,
+            longest: Vec::new(),
+            units: Spill::new()?,
             anomalies: HashMap::new(),
             errors: Vec::new(),
             endpoints: Vec::new(),
             capture_start: None,
             selected: None,
-        }
+        })
     }
 
     /// Analyse only the streams marked true (from a display filter's first pass).
@@ -493,7 +582,6 @@ impl Analyzer {
     }
 
     fn handle_exchange(&mut self, stream: StreamId, x: &Exchange) {
-        self.requests += 1;
         if let Some(sp) = x.auth_switch_plugin.as_ref() {
             if let Some(st) = self.state(stream) {
                 st.session.auth_plugin = Some(sp.clone());
@@ -548,14 +636,7 @@ impl Analyzer {
             request_bytes: x.request_bytes,
             response_bytes: x.response_bytes,
         };
-        if self.spill_error.is_none() {
-            let r = serde_json::to_writer(&mut self.spill, &rec)
-                .map_err(std::io::Error::other)
-                .and_then(|_| self.spill.write_all(b"\n"));
-            if let Err(e) = r {
-                self.spill_error = Some(e);
-            }
-        }
+        self.requests.push(&rec);
         if let (Some(code), Some(msg)) = (x.error_code, x.error_message.as_ref()) {
             if self.errors.len() < 10_000 {
                 self.errors
@@ -723,48 +804,54 @@ impl Analyzer {
         }
         st.prelude.clear();
         for t in finished {
-            self.units.push(UnitJson {
-                stream,
-                kind: "transaction",
-                first_frame: t.first_frame,
-                last_frame: t.last_frame,
-                statements: t.statements,
-                round_trips: t.round_trips,
-                duration_us: t.duration_us,
-            });
-            self.transactions.push(t);
+            self.record_transaction(t);
+        }
+    }
+
+    /// A finished transaction: into the report, its unit, and the bounded "longest" list.
+    fn record_transaction(&mut self, t: TransactionJson) {
+        self.units.push(&UnitJson {
+            stream: t.stream,
+            kind: "transaction",
+            first_frame: t.first_frame,
+            last_frame: t.last_frame,
+            statements: t.statements,
+            round_trips: t.round_trips,
+            duration_us: t.duration_us,
+        });
+        self.transactions.push(&t);
+        let slot = self
+            .longest
+            .partition_point(|x| x.duration_us >= t.duration_us);
+        if slot < LONGEST_KEPT {
+            self.longest.insert(slot, t);
+            self.longest.truncate(LONGEST_KEPT);
         }
     }
 
     /// End of capture: closes open transactions and writes the set-up and connection units.
     pub fn finish(&mut self, table: &StreamTable) -> std::io::Result<()> {
+        let mut open_txns = Vec::new();
+        let mut units = Vec::new();
         for (i, slot) in self.streams.iter_mut().enumerate() {
             let Some(st) = slot.as_mut() else { continue };
-            if !matches!(st.role, Role::Mysql(_)) {
+            let Role::Mysql(conn) = &st.role else {
                 continue;
-            }
+            };
+            // Compression seen on the wire counts even when the login was not captured.
+            st.session.compressed |= conn.compressed();
             let stream = StreamId::try_from(i).unwrap_or(StreamId::MAX);
             let tcp = table.stream(stream);
             let handshake = u64::from(tcp.is_some_and(|s| s.syn_seen));
             if let Some(t) = st.txn.take() {
-                let t = t.finish(stream, "open");
-                self.units.push(UnitJson {
-                    stream,
-                    kind: "transaction",
-                    first_frame: t.first_frame,
-                    last_frame: t.last_frame,
-                    statements: t.statements,
-                    round_trips: t.round_trips,
-                    duration_us: t.duration_us,
-                });
-                self.transactions.push(t);
+                open_txns.push(t.finish(stream, "open"));
             }
             let (first_frame, first_ts) = match tcp {
                 Some(s) => (s.first_frame, s.first_ts),
                 None => st.first_request.unwrap_or_default(),
             };
             if let Some((end_frame, end_ts)) = st.setup_end {
-                self.units.push(UnitJson {
+                units.push(UnitJson {
                     stream,
                     kind: "setup",
                     first_frame,
@@ -778,7 +865,7 @@ impl Analyzer {
                 Some(s) => (s.last_frame, s.last_ts),
                 None => st.last_end.unwrap_or_default(),
             };
-            self.units.push(UnitJson {
+            units.push(UnitJson {
                 stream,
                 kind: "connection",
                 first_frame,
@@ -788,14 +875,13 @@ impl Analyzer {
                 duration_us: last_ts.since(first_ts).as_micros(),
             });
         }
-        self.units
-            .sort_by_key(|u| (u.stream, u.first_frame, u.kind != "connection"));
-        self.transactions.sort_by_key(|t| (t.first_frame, t.stream));
-        self.spill.flush()?;
-        match self.spill_error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        for t in open_txns {
+            self.record_transaction(t);
         }
+        for u in &units {
+            self.units.push(u);
+        }
+        Ok(())
     }
 
     /// Session facts of a stream when it was decoded as MySQL.

@@ -2,7 +2,7 @@
 //! into transactions and logical units; text or JSON (`wirelag.report/v1`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Seek, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -10,9 +10,7 @@ use serde::Serialize;
 use wirelag_dissectors::tcp::stream::{NoPayload, TrackerConfig};
 use wirelag_dissectors::Timestamp;
 
-use crate::analysis::{
-    Analyzer, FingerprintJson, LatencyJson, SessionJson, TransactionJson, UnitJson,
-};
+use crate::analysis::{Analyzer, FingerprintJson, LatencyJson, SessionJson};
 use crate::capture::PacketSource;
 use crate::commands::streams::{stream_json, StreamJson};
 use crate::commands::{frame_matches, open_capture, parse_filter, truncation_error};
@@ -68,14 +66,6 @@ struct LatencySectionJson {
     by_server: std::collections::BTreeMap<String, LatencyJson>,
 }
 
-#[derive(Serialize)]
-struct AmplificationJson {
-    injected_delay_us: Option<i64>,
-    delay_source: &'static str,
-    assumption: &'static str,
-    units: Vec<UnitJson>,
-}
-
 const ASSUMPTION_NONE: &str = "no injected delay is known for this capture: times are as seen from the capture point, so a response time is server time plus the network beyond the tap";
 
 fn first_timestamp(path: &Path) -> Option<Timestamp> {
@@ -118,9 +108,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .is_none_or(|s| s.get(stream as usize).copied().unwrap_or(false))
     };
 
-    let spill_file =
-        tempfile_in_tmp().context("cannot create a temporary file for the request list")?;
-    let mut analyzer = Analyzer::new(decode_as, spill_file.try_clone().context("temporary file")?);
+    let mut analyzer =
+        Analyzer::new(decode_as).context("cannot create temporary files for the report")?;
     if let Some(ts) = first_timestamp(path) {
         analyzer.set_capture_start(ts);
     }
@@ -174,11 +163,6 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     mysql_anomalies.retain(|_, v| *v > 0);
     let capture = CaptureJson::new(path, &summary, &pipeline);
 
-    let mut spill = spill_file;
-    spill
-        .seek(std::io::SeekFrom::Start(0))
-        .context("temporary file")?;
-
     let mut doc: Vec<u8> = Vec::new();
     let target: &mut dyn Write = if args.output.is_some() { &mut doc } else { out };
     if args.json {
@@ -186,10 +170,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             target,
             &capture,
             &streams,
-            &mut spill,
+            &mut analyzer,
             &latency,
-            &analyzer.transactions,
-            &analyzer.units,
             &mysql_anomalies,
             &pipeline,
         )?;
@@ -199,10 +181,9 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             path,
             &capture,
             &streams,
-            &mut spill,
             args.requests,
             &latency,
-            &analyzer,
+            &mut analyzer,
             &mysql_anomalies,
         )?;
     }
@@ -213,40 +194,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     truncation_error(path, &summary, pipeline.frames())
 }
 
-/// An unnamed temporary file (unlinked at once, so nothing is left behind).
-fn tempfile_in_tmp() -> std::io::Result<std::fs::File> {
-    let dir = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let p = dir.join(format!(
-            ".wirelag-requests-{}-{attempt}",
-            std::process::id()
-        ));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => {
-                let _ = std::fs::remove_file(&p);
-                return Ok(f);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free temporary file name"))
-}
-
-#[allow(clippy::too_many_arguments)]
 fn write_json(
     out: &mut dyn Write,
     capture: &CaptureJson,
     streams: &[StreamReportJson],
-    spill: &mut std::fs::File,
+    analyzer: &mut Analyzer,
     latency: &LatencySectionJson,
-    transactions: &[TransactionJson],
-    units: &[UnitJson],
     mysql_anomalies: &HashMap<&'static str, u64>,
     pipeline: &Pipeline,
 ) -> anyhow::Result<()> {
@@ -254,33 +207,28 @@ fn write_json(
     serde_json::to_writer(&mut *out, capture)?;
     out.write_all(b",\"streams\":")?;
     serde_json::to_writer(&mut *out, streams)?;
-    out.write_all(b",\"requests\":[")?;
-    let mut first = true;
-    for line in std::io::BufReader::new(spill).lines() {
-        let line = line.context("reading the temporary request list")?;
-        if line.is_empty() {
-            continue;
-        }
-        if !first {
-            out.write_all(b",")?;
-        }
-        first = false;
-        out.write_all(line.as_bytes())?;
-    }
-    out.write_all(b"],\"latency\":")?;
+    out.write_all(b",\"requests\":")?;
+    analyzer
+        .requests
+        .write_array(out)
+        .context("reading back the request list")?;
+    out.write_all(b",\"latency\":")?;
     serde_json::to_writer(&mut *out, latency)?;
     out.write_all(b",\"transactions\":")?;
-    serde_json::to_writer(&mut *out, transactions)?;
-    out.write_all(b",\"amplification\":")?;
-    serde_json::to_writer(
-        &mut *out,
-        &AmplificationJson {
-            injected_delay_us: None,
-            delay_source: "none",
-            assumption: ASSUMPTION_NONE,
-            units: units.to_vec(),
-        },
+    analyzer
+        .transactions
+        .write_array(out)
+        .context("reading back the transaction list")?;
+    out.write_all(
+        b",\"amplification\":{\"injected_delay_us\":null,\"delay_source\":\"none\",\"assumption\":",
     )?;
+    serde_json::to_writer(&mut *out, ASSUMPTION_NONE)?;
+    out.write_all(b",\"units\":")?;
+    analyzer
+        .units
+        .write_array(out)
+        .context("reading back the unit list")?;
+    out.write_all(b"}")?;
     let c = pipeline.counters();
     let mut tcp = serde_json::Map::new();
     let (mut retrans, mut lost, mut gaps, mut gap_bytes, mut bound) =
@@ -349,10 +297,9 @@ fn write_text(
     path: &Path,
     capture: &CaptureJson,
     streams: &[StreamReportJson],
-    spill: &mut std::fs::File,
     list_requests: bool,
     latency: &LatencySectionJson,
-    analyzer: &Analyzer,
+    analyzer: &mut Analyzer,
     mysql_anomalies: &HashMap<&'static str, u64>,
 ) -> anyhow::Result<()> {
     writeln!(
@@ -378,7 +325,7 @@ fn write_text(
         out,
         "MySQL: {} streams, {} requests",
         mysql_streams.len(),
-        analyzer.requests
+        analyzer.requests.count
     )?;
     if mysql_streams.is_empty() {
         writeln!(out, "(no MySQL traffic found; for a server on an unusual port that was not recognised, try --decode-as PORT=mysql)")?;
@@ -437,15 +384,12 @@ fn write_text(
         )?;
     }
 
-    let txns = &analyzer.transactions;
     writeln!(
         out,
         "\nTransactions: {} (longest first; each round trip pays the network delay again)",
-        txns.len()
+        analyzer.transactions.count
     )?;
-    let mut by_dur: Vec<&TransactionJson> = txns.iter().collect();
-    by_dur.sort_by(|a, b| b.duration_us.cmp(&a.duration_us));
-    for t in by_dur.iter().take(15) {
+    for t in &analyzer.longest {
         writeln!(
             out,
             "  stream {:>4} frames {:>6}-{:<6} {:>3} statements {:>3} round trips {:>11} ({} waiting on responses) {}: {}",
@@ -540,12 +484,17 @@ fn write_text(
             "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} statement",
             "stream", "frame", "resp", "command", "latency", "status"
         )?;
-        let mut buf = String::new();
-        spill
-            .read_to_string(&mut buf)
-            .context("reading the temporary request list")?;
-        for line in buf.lines().filter(|l| !l.is_empty()) {
-            let r: serde_json::Value = serde_json::from_str(line)?;
+        for line in analyzer
+            .requests
+            .reader()
+            .context("reading back the request list")?
+            .lines()
+        {
+            let line = line?;
+            if line.is_empty() {
+                continue;
+            }
+            let r: serde_json::Value = serde_json::from_str(&line)?;
             let status = match r["error_code"].as_u64() {
                 Some(code) => format!("error {code}"),
                 None => r["status"].as_str().unwrap_or("").to_string(),
