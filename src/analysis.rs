@@ -107,6 +107,28 @@ fn unlinked_tempfile() -> std::io::Result<std::fs::File> {
     Err(std::io::Error::other("no free temporary file name"))
 }
 
+/// What the display filter's `mysql.*` fields see in one frame (as in tshark: a request's fields
+/// on the frame where the request completes, the error code on the response's first frame).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MysqlFrameFacts {
+    pub command: Option<u8>,
+    pub query: Option<String>,
+    pub error_code: Option<u16>,
+}
+
+/// MySQL facts by frame number, and the streams decoded as MySQL.
+#[derive(Default)]
+pub struct MysqlFrameIndex {
+    pub frames: HashMap<u64, MysqlFrameFacts>,
+    pub streams: Vec<bool>,
+}
+
+impl MysqlFrameIndex {
+    pub fn is_mysql_stream(&self, stream: StreamId) -> bool {
+        self.streams.get(stream as usize).copied().unwrap_or(false)
+    }
+}
+
 /// Transactions kept in memory for the text report's "longest" list.
 const LONGEST_KEPT: usize = 15;
 
@@ -377,6 +399,8 @@ pub struct Analyzer {
     capture_start: Option<Timestamp>,
     /// When a display filter selected streams: only these are analysed.
     selected: Option<Vec<bool>>,
+    /// Filled when a display filter needs `mysql.*` fields.
+    frame_index: Option<MysqlFrameIndex>,
 }
 
 #[derive(Serialize)]
@@ -426,7 +450,24 @@ impl Analyzer {
             endpoints: Vec::new(),
             capture_start: None,
             selected: None,
+            frame_index: None,
         })
+    }
+
+    /// Collect the per-frame facts `mysql.*` display-filter fields need.
+    pub fn index_frames(&mut self) {
+        self.frame_index = Some(MysqlFrameIndex::default());
+    }
+
+    /// The per-frame index (after the run), with the MySQL streams marked.
+    pub fn take_frame_index(&mut self) -> MysqlFrameIndex {
+        let mut index = self.frame_index.take().unwrap_or_default();
+        index.streams = self
+            .streams
+            .iter()
+            .map(|s| s.as_ref().is_some_and(|s| matches!(s.role, Role::Mysql(_))))
+            .collect();
+        index
     }
 
     /// Analyse only the streams marked true (from a display filter's first pass).
@@ -543,6 +584,9 @@ impl Analyzer {
             } => {
                 self.errors
                     .push((stream, *frame, *error_code, message.clone()));
+                if let Some(index) = self.frame_index.as_mut() {
+                    index.frames.entry(*frame).or_default().error_code = Some(*error_code);
+                }
                 if let Some(st) = self.state(stream) {
                     st.session.greeting_error = Some(*error_code);
                 }
@@ -637,6 +681,16 @@ impl Analyzer {
             response_bytes: x.response_bytes,
         };
         self.requests.push(&rec);
+        if let Some(index) = self.frame_index.as_mut() {
+            let f = index.frames.entry(x.request_last_frame).or_default();
+            f.command = x.command.code();
+            if matches!(x.command, Command::Query | Command::StmtPrepare) {
+                f.query.clone_from(&x.statement);
+            }
+            if let (Some(code), Some(frame)) = (x.error_code, x.response_first_frame) {
+                index.frames.entry(frame).or_default().error_code = Some(code);
+            }
+        }
         if let (Some(code), Some(msg)) = (x.error_code, x.error_message.as_ref()) {
             if self.errors.len() < 10_000 {
                 self.errors

@@ -8,17 +8,24 @@ use wirelag_dissectors::link::LinkType;
 use wirelag_dissectors::tcp::stream::Analysis;
 use wirelag_dissectors::tcp::TcpFlags;
 
+use crate::analysis::MysqlFrameIndex;
 use crate::filter::{Field, FieldSource, Value};
 use crate::pipeline::FrameRecord;
 
 /// Adapts a [`FrameRecord`] to the filter's [`FieldSource`].
 pub struct FrameFields<'r, 'a> {
     rec: &'r FrameRecord<'a>,
+    mysql: Option<&'r MysqlFrameIndex>,
 }
 
 impl<'r, 'a> FrameFields<'r, 'a> {
     pub fn new(rec: &'r FrameRecord<'a>) -> Self {
-        FrameFields { rec }
+        FrameFields { rec, mysql: None }
+    }
+
+    /// With the MySQL facts a first pass collected (for `mysql.*` fields).
+    pub fn with_mysql(rec: &'r FrameRecord<'a>, mysql: Option<&'r MysqlFrameIndex>) -> Self {
+        FrameFields { rec, mysql }
     }
 }
 
@@ -255,6 +262,35 @@ impl FieldSource for FrameFields<'_, '_> {
             }
             Field::Icmpv6 if ip.is_some_and(|h| h.proto == PROTO_ICMPV6 && !h.fragment) => {
                 out(Value::Present)
+            }
+            Field::Mysql => {
+                let in_mysql_stream = tracked
+                    .is_some_and(|t| self.mysql.is_some_and(|m| m.is_mysql_stream(t.stream)));
+                if in_mysql_stream && tcp.is_some_and(|s| s.payload_len > 0) {
+                    out(Value::Present)
+                }
+            }
+            Field::MysqlCommand | Field::MysqlQuery | Field::MysqlErrorCode => {
+                let Some(facts) = self.mysql.and_then(|m| m.frames.get(&rec.number)) else {
+                    return;
+                };
+                match field {
+                    Field::MysqlCommand => {
+                        if let Some(c) = facts.command {
+                            out(Value::UInt(u64::from(c)))
+                        }
+                    }
+                    Field::MysqlQuery => {
+                        if let Some(q) = facts.query.as_deref() {
+                            out(Value::Str(q))
+                        }
+                    }
+                    _ => {
+                        if let Some(e) = facts.error_code {
+                            out(Value::UInt(u64::from(e)))
+                        }
+                    }
+                }
             }
             #[allow(unreachable_patterns)]
             _ => {}

@@ -189,3 +189,57 @@ fn display_filters_select_the_same_frames_as_tshark() {
         failures.join("\n")
     );
 }
+
+/// `mysql.*` fields, on captures whose server port is 3306 (tshark's default for MySQL, so both
+/// tools decode without flags). A request's fields sit on the frame where it completes, the
+/// error code on the response frame, as in tshark.
+#[test]
+fn mysql_display_filters_select_the_same_frames_as_tshark() {
+    const MYSQL_FILTERS: &[&str] = &[
+        "mysql.command == 3",
+        "mysql.query contains \"select\"",
+        "mysql.query contains \"SELECT\" && tcp.len > 30",
+        "mysql.error_code",
+        "mysql.error_code == 1046",
+        "mysql.command in {1, 2, 4, 14}",
+        "mysql.command == 22 || mysql.command == 23",
+    ];
+    const MYSQL_3306: &[&str] = &[
+        "zeek-mysql/mysql.pcap",
+        "zeek-mysql/auth.pcap",
+        "zeek-mysql/change-user-success.pcap",
+        "packetbeat/mysql_long.pcap",
+        "packetbeat/mysql_err_database_not_selected.pcap",
+        "packetbeat/mysql_connection.pcap",
+        "packetbeat/mysql_affected_rows.pcap",
+        "pcap2mysql-log/insecure.pcap",
+        "pcap2mysql-log/execute.pcap",
+        "pcap2mysql-log/error-uncompressed.pcap",
+    ];
+    let corpus = corpus_dir().join("pcaps");
+    let mut failures = Vec::new();
+    let mut selected = 0;
+    for rel in MYSQL_3306 {
+        let path = corpus.join(rel);
+        let p = path.to_str().unwrap();
+        for f in MYSQL_FILTERS {
+            let theirs = tshark_frames(p, f);
+            selected += theirs.len();
+            match wirelag_frames(p, f) {
+                Err(e) => failures.push(format!("{rel} -Y '{f}': error {e}")),
+                Ok(ours) if ours != theirs => {
+                    failures.push(format!("{rel} -Y '{f}': {}", describe(&ours, &theirs)))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    eprintln!("{selected} frames selected by tshark");
+    assert!(selected > 100, "the filters must select something");
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

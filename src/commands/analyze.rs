@@ -13,7 +13,9 @@ use wirelag_dissectors::Timestamp;
 use crate::analysis::{Analyzer, FingerprintJson, LatencyJson, SessionJson};
 use crate::capture::PacketSource;
 use crate::commands::streams::{stream_json, StreamJson};
-use crate::commands::{frame_matches, open_capture, parse_filter, truncation_error};
+use crate::commands::{
+    frame_matches_with, mysql_index_for, open_capture, parse_filter, truncation_error,
+};
 use crate::pipeline::{self, Pipeline};
 use crate::report::{write_atomically, CaptureJson};
 
@@ -82,6 +84,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let selected: Option<Vec<bool>> = match &filter {
         None => None,
         Some(f) => {
+            let mysql = mysql_index_for(Some(f), path, &decode_as)?;
             let mut source = open_capture(path)?;
             let mut p = Pipeline::new(TrackerConfig::default());
             let mut sel = Vec::new();
@@ -91,7 +94,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     if sel.len() <= i {
                         sel.resize(i + 1, false);
                     }
-                    if frame_matches(Some(f), rec) {
+                    if frame_matches_with(Some(f), rec, mysql.as_ref()) {
                         if let Some(s) = sel.get_mut(i) {
                             *s = true;
                         }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::commands::{frame_matches, open_capture, parse_filter, truncation_error};
+use crate::commands::{
+    frame_matches_with, mysql_index_for, open_capture, parse_filter, truncation_error,
+};
 use crate::frame_info;
 use crate::pipeline::{self, FrameRecord, Pipeline};
 use crate::report::CaptureJson;
@@ -104,6 +106,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let filter = parse_filter(filter)?;
+    let mysql = mysql_index_for(filter.as_ref(), path, &[])?;
     let mut source = open_capture(path)?;
     let mut pipeline = Pipeline::new(TrackerConfig::default());
     if json {
@@ -117,7 +120,7 @@ pub fn run(
     }
     let mut first = true;
     let summary = pipeline::run(&mut source, &mut pipeline, &mut NoPayload, &mut |rec| {
-        if !frame_matches(filter.as_ref(), rec) {
+        if !frame_matches_with(filter.as_ref(), rec, mysql.as_ref()) {
             return Ok(true);
         }
         if json {

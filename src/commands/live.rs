@@ -24,6 +24,16 @@ pub struct LiveArgs {
 
 pub fn run(args: &LiveArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let filter = parse_filter(args.display_filter.as_deref())?;
+    if let Some(f) = &filter {
+        if f.fields()
+            .iter()
+            .any(|x| x.name() == "mysql" || x.name().starts_with("mysql."))
+        {
+            anyhow::bail!(crate::UsageError(
+                "live: mysql.* display-filter fields need a capture file (a request's fields are known only when its response arrives); capture with tcpdump -w and use wirelag frames/analyze".into()
+            ));
+        }
+    }
     let opts = LiveOptions {
         interface: args.interface.clone(),
         bpf: args.bpf.clone(),

@@ -8,7 +8,9 @@ use serde::Serialize;
 use wirelag_dissectors::tcp::stream::{Direction, NoPayload, Stream, StreamTable, TrackerConfig};
 use wirelag_dissectors::Timestamp;
 
-use crate::commands::{frame_matches, open_capture, parse_filter, truncation_error};
+use crate::commands::{
+    frame_matches_with, mysql_index_for, open_capture, parse_filter, truncation_error,
+};
 use crate::pipeline::{self, Pipeline};
 use crate::report::{CaptureJson, EndpointJson};
 use crate::timefmt::rfc3339_us;
@@ -193,6 +195,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let filter = parse_filter(filter)?;
+    let mysql = mysql_index_for(filter.as_ref(), path, &[])?;
     let mut source = open_capture(path)?;
     let mut pipeline = Pipeline::new(TrackerConfig::default());
     // With a filter, a stream is listed when at least one of its frames matches.
@@ -203,7 +206,7 @@ pub fn run(
             if selected.len() <= i {
                 selected.resize(i + 1, false);
             }
-            if filter.is_none() || frame_matches(filter.as_ref(), rec) {
+            if filter.is_none() || frame_matches_with(filter.as_ref(), rec, mysql.as_ref()) {
                 if let Some(slot) = selected.get_mut(i) {
                     *slot = true;
                 }

@@ -162,6 +162,15 @@ fields! {
     Icmp = "icmp", Protocol, 0;
     Icmpv6 = "icmpv6", Protocol, 0;
 
+    /// Frames of a stream decoded as MySQL that carry payload.
+    Mysql = "mysql", Protocol, 0;
+    /// The command byte of the request that completes in this frame (3 = COM_QUERY).
+    MysqlCommand = "mysql.command", UInt, 8;
+    /// The SQL text of the COM_QUERY or COM_STMT_PREPARE that completes in this frame.
+    MysqlQuery = "mysql.query", String, 0;
+    /// The error code of the ERR response in this frame.
+    MysqlErrorCode = "mysql.error_code", UInt, 16;
+
     // Test-only fields (keep them last so row indexes match in every build): no real String
     // field exists yet, but the string semantics must be tested before mysql.* arrives.
     #[cfg(test)]
