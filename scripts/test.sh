@@ -12,11 +12,32 @@ command -v tcpdump >/dev/null 2>&1 || need_pkgs+=(tcpdump)
 command -v mergecap >/dev/null 2>&1 || need_pkgs+=(wireshark-common)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
 { [ -f /usr/include/pcap.h ] || [ -f /usr/include/pcap/pcap.h ]; } || need_pkgs+=(libpcap-dev)
+# Real peers for tests/mysql_real.rs: a MariaDB server (scripts/mariadb.sh starts a throwaway one),
+# the mariadb CLI, openssl for its certificates, and Python's venv for the client libraries.
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
+command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-client)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# The real client libraries, pinned, in a project venv (scripts/.venv, gitignored): PyMySQL
+# (PyNaCl for its ed25519 auth, cryptography for its sha256/caching_sha2 paths) and
+# mysql-connector-python (pure-Python mode). Rebuilt when the pins change or the venv is broken.
+venv=scripts/.venv
+venv_pins="PyMySQL==1.2.4 cryptography==50.0.2 PyNaCl==1.6.2 mysql-connector-python==26.10.0"
+if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$venv_pins" ] ||
+  ! "$venv/bin/python" -c 'import pymysql, nacl.bindings, cryptography, mysql.connector' >/dev/null 2>&1; then
+  echo "== python venv $venv: $venv_pins"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  # shellcheck disable=SC2086 # the pins are separate words
+  "$venv/bin/pip" install -q --disable-pip-version-check $venv_pins
+  echo "$venv_pins" >"$venv/.pins"
 fi
 
 export WIRELAG_CORPUS=${WIRELAG_CORPUS:-$PWD/../shared/corpus}

@@ -129,6 +129,24 @@ impl MysqlFrameIndex {
     }
 }
 
+/// One exchange of a followed stream, for `follow`'s annotations.
+#[derive(Clone, Debug, Serialize)]
+pub struct FollowedExchange {
+    #[serde(skip)]
+    pub request_first_frame: u64,
+    #[serde(skip)]
+    pub request_last_frame: u64,
+    #[serde(skip)]
+    pub response_first_frame: Option<u64>,
+    pub command: &'static str,
+    pub statement: Option<String>,
+    pub status: &'static str,
+    pub error_code: Option<u16>,
+    pub rows: Option<u64>,
+    pub affected_rows: Option<u64>,
+    pub latency_us: Option<i64>,
+}
+
 /// Transactions kept in memory for the text report's "longest" list.
 const LONGEST_KEPT: usize = 15;
 
@@ -236,7 +254,11 @@ impl TxnBuilder {
     }
 
     fn add(&mut self, x: &Exchange) {
-        self.statements += 1;
+        // Statements are the SQL the transaction ran; pings, prepares and resets still cost a
+        // round trip each.
+        if matches!(x.command, Command::Query | Command::StmtExecute) {
+            self.statements += 1;
+        }
         if costs_round_trip(x) {
             self.round_trips += 1;
         }
@@ -401,6 +423,9 @@ pub struct Analyzer {
     selected: Option<Vec<bool>>,
     /// Filled when a display filter needs `mysql.*` fields.
     frame_index: Option<MysqlFrameIndex>,
+    /// `follow`: the stream whose exchanges are kept in memory, and those exchanges.
+    follow: Option<StreamId>,
+    pub followed: Vec<FollowedExchange>,
 }
 
 #[derive(Serialize)]
@@ -451,7 +476,19 @@ impl Analyzer {
             capture_start: None,
             selected: None,
             frame_index: None,
+            follow: None,
+            followed: Vec::new(),
         })
+    }
+
+    /// Keep the exchanges of one stream in memory (for `follow`), and decode only that stream.
+    pub fn follow(&mut self, stream: StreamId) {
+        self.follow = Some(stream);
+        let mut only = vec![false; stream as usize + 1];
+        if let Some(slot) = only.get_mut(stream as usize) {
+            *slot = true;
+        }
+        self.selected = Some(only);
     }
 
     /// Collect the per-frame facts `mysql.*` display-filter fields need.
@@ -569,7 +606,12 @@ impl Analyzer {
                 ..
             } => {
                 if let Some(st) = self.state(stream) {
-                    st.session.server_version = Some(server_version.clone());
+                    // MariaDB prefixes its version with "5.5.5-" for old replication peers;
+                    // clients strip it, and so does the report.
+                    let v = server_version
+                        .strip_prefix("5.5.5-")
+                        .unwrap_or(server_version);
+                    st.session.server_version = Some(v.to_string());
                     st.session.connection_id = Some(*connection_id);
                     if st.session.auth_plugin.is_none() {
                         st.session.auth_plugin.clone_from(auth_plugin);
@@ -681,6 +723,20 @@ impl Analyzer {
             response_bytes: x.response_bytes,
         };
         self.requests.push(&rec);
+        if self.follow == Some(stream) {
+            self.followed.push(FollowedExchange {
+                request_first_frame: x.request_first_frame,
+                request_last_frame: x.request_last_frame,
+                response_first_frame: x.response_first_frame,
+                command: x.command.name(),
+                statement: x.statement.clone(),
+                status: x.status.name(),
+                error_code: x.error_code,
+                rows: x.rows,
+                affected_rows: x.affected_rows,
+                latency_us,
+            });
+        }
         if let Some(index) = self.frame_index.as_mut() {
             let f = index.frames.entry(x.request_last_frame).or_default();
             f.command = x.command.code();

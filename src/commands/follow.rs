@@ -5,11 +5,13 @@
 use std::io::Write;
 use std::path::Path;
 
+use anyhow::Context;
 use serde::Serialize;
 use wirelag_dissectors::tcp::reassembly::Chunk;
 use wirelag_dissectors::tcp::stream::{Direction, PayloadSink, StreamId, TrackerConfig};
 use wirelag_dissectors::Timestamp;
 
+use crate::analysis::{Analyzer, FollowedExchange};
 use crate::commands::streams::{stream_json, StreamJson};
 use crate::commands::{open_capture, truncation_error};
 use crate::pipeline::{self, Pipeline};
@@ -64,6 +66,75 @@ impl MessageCollector {
         let len = self.messages.len();
         // A message was pushed above when none matched, so the last one exists.
         &mut self.messages[len - 1]
+    }
+}
+
+/// Feeds the message timeline and the protocol analyzer from one reassembly.
+struct FollowSink<'a> {
+    messages: &'a mut MessageCollector,
+    analyzer: &'a mut Analyzer,
+}
+
+impl PayloadSink for FollowSink<'_> {
+    fn roles(
+        &mut self,
+        stream: StreamId,
+        client: wirelag_dissectors::tcp::stream::Endpoint,
+        server: wirelag_dissectors::tcp::stream::Endpoint,
+    ) {
+        self.analyzer.roles(stream, client, server);
+    }
+
+    fn payload(&mut self, stream: StreamId, dir: Direction, chunk: Chunk<'_>) {
+        self.messages.payload(stream, dir, chunk);
+        self.analyzer.payload(stream, dir, chunk);
+    }
+
+    fn direction_closed(&mut self, stream: StreamId, dir: Direction, frame: u64, ts: Timestamp) {
+        self.analyzer.direction_closed(stream, dir, frame, ts);
+    }
+}
+
+/// The decoded exchange a message carries: a request whose last segment lies in a message to
+/// the server, or a response whose first segment lies in a message to the client.
+fn exchange_of<'e>(m: &Message, exchanges: &'e [FollowedExchange]) -> Option<&'e FollowedExchange> {
+    let within = |f: u64| (m.first_frame..=m.last_frame).contains(&f);
+    match m.direction {
+        Direction::ToServer => exchanges
+            .iter()
+            .find(|x| within(x.request_last_frame) || within(x.request_first_frame)),
+        Direction::ToClient => exchanges
+            .iter()
+            .find(|x| x.response_first_frame.is_some_and(within)),
+    }
+}
+
+fn describe_exchange(m: &Message, x: &FollowedExchange) -> String {
+    match m.direction {
+        Direction::ToServer => match &x.statement {
+            Some(sql) => format!(
+                "{} {}",
+                x.command,
+                sql.split_whitespace().collect::<Vec<_>>().join(" ")
+            ),
+            None => x.command.to_string(),
+        },
+        Direction::ToClient => {
+            let mut s = match x.error_code {
+                Some(code) => format!("{} error {code}", x.command),
+                None => format!("{} {}", x.command, x.status),
+            };
+            if let Some(r) = x.rows {
+                s.push_str(&format!(", {r} rows"));
+            }
+            if let Some(a) = x.affected_rows {
+                s.push_str(&format!(", {a} affected"));
+            }
+            if let Some(l) = x.latency_us {
+                s.push_str(&format!(", response time {:.3} ms", l as f64 / 1e3));
+            }
+            s
+        }
     }
 }
 
@@ -123,6 +194,8 @@ struct MessageJson {
     segments: u64,
     missing_bytes: u64,
     preview: String,
+    /// The MySQL exchange this message carries, when the stream is MySQL.
+    mysql: Option<FollowedExchange>,
 }
 
 #[derive(Serialize)]
@@ -147,9 +220,19 @@ pub fn run(path: &Path, stream: u32, json: bool, out: &mut dyn Write) -> anyhow:
         ..TrackerConfig::default()
     });
     let mut collector = MessageCollector::new(stream);
-    let summary = pipeline::run(&mut source, &mut pipeline, &mut collector, &mut |_| {
-        Ok(true)
-    })?;
+    let mut analyzer = Analyzer::new(Vec::new()).context("cannot create temporary files")?;
+    analyzer.follow(stream);
+    let summary = {
+        let mut sink = FollowSink {
+            messages: &mut collector,
+            analyzer: &mut analyzer,
+        };
+        pipeline::run(&mut source, &mut pipeline, &mut sink, &mut |_| Ok(true))?
+    };
+    analyzer
+        .finish(pipeline.table())
+        .context("temporary files")?;
+    let exchanges = &analyzer.followed;
     let start = pipeline.first_ts().unwrap_or_default();
     let Some(s) = pipeline.table().stream(stream) else {
         let n = pipeline.table().streams().len();
@@ -188,6 +271,7 @@ pub fn run(path: &Path, stream: u32, json: bool, out: &mut dyn Write) -> anyhow:
                     segments: m.segments,
                     missing_bytes: m.missing_bytes,
                     preview: escape_preview(&m.preview),
+                    mysql: exchange_of(m, exchanges).cloned(),
                 })
                 .collect(),
             capture: CaptureJson::new(path, &summary, &pipeline),
@@ -218,7 +302,7 @@ pub fn run(path: &Path, stream: u32, json: bool, out: &mut dyn Write) -> anyhow:
         }
         writeln!(
             out,
-            "{:>5}  {:<3} {:>13} {:>12} {:>10} {:>11} {:>5}  Preview",
+            "{:>5}  {:<3} {:>13} {:>12} {:>10} {:>11} {:>5}  Content",
             "#", "Dir", "Frames", "Time(s)", "Bytes", "Gap(ms)", "Segs"
         )?;
         for (i, m) in messages.iter().enumerate() {
@@ -230,6 +314,9 @@ pub fn run(path: &Path, stream: u32, json: bool, out: &mut dyn Write) -> anyhow:
                 Direction::ToServer => "→",
                 Direction::ToClient => "←",
             };
+            // Decoded protocol content when there is some, the raw bytes otherwise.
+            let shown = exchange_of(m, exchanges)
+                .map_or_else(|| escape_preview(&m.preview), |x| describe_exchange(m, x));
             let missing = if m.missing_bytes > 0 {
                 format!(" [{} bytes not captured]", m.missing_bytes)
             } else {
@@ -245,7 +332,7 @@ pub fn run(path: &Path, stream: u32, json: bool, out: &mut dyn Write) -> anyhow:
                 m.bytes,
                 gap,
                 m.segments,
-                escape_preview(&m.preview),
+                shown,
                 missing
             )?;
         }
