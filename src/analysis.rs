@@ -290,8 +290,13 @@ impl TxnBuilder {
     }
 }
 
+/// SQL on one line: runs of whitespace (newlines included) become one space.
+pub fn fold_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn short_text(s: &str) -> String {
-    let folded: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let folded = fold_whitespace(s);
     if folded.chars().count() > MAX_TEXT_CHARS {
         let mut t: String = folded.chars().take(MAX_TEXT_CHARS).collect();
         t.push('…');

@@ -20,6 +20,8 @@ pub mod mysql;
 pub mod packet;
 pub mod sql;
 pub mod tcp;
+#[doc(hidden)]
+pub mod testutil;
 pub mod time;
 
 pub use packet::{decode_frame, DecodeNote, Decoded};

@@ -899,19 +899,7 @@ mod tests {
         }
     }
 
-    /// A small xorshift generator: property tests without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testutil::XorShift as Rng;
 
     const PIECES: &[&str] = &[
         "select",

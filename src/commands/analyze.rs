@@ -10,7 +10,7 @@ use serde::Serialize;
 use wirelag_dissectors::tcp::stream::{NoPayload, TrackerConfig};
 use wirelag_dissectors::Timestamp;
 
-use crate::analysis::{Analyzer, FingerprintJson, LatencyJson, SessionJson};
+use crate::analysis::{fold_whitespace, Analyzer, FingerprintJson, LatencyJson, SessionJson};
 use crate::capture::PacketSource;
 use crate::commands::streams::{stream_json, StreamJson};
 use crate::commands::{
@@ -513,15 +513,7 @@ fn write_text(
                 r["command"].as_str().unwrap_or(""),
                 r["latency_us"].as_u64().map_or("-".into(), us),
                 status,
-                clip(
-                    &r["statement"]
-                        .as_str()
-                        .unwrap_or("")
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    100
-                )
+                clip(&fold_whitespace(r["statement"].as_str().unwrap_or("")), 100)
             )?;
         }
     }

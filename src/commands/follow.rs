@@ -11,7 +11,7 @@ use wirelag_dissectors::tcp::reassembly::Chunk;
 use wirelag_dissectors::tcp::stream::{Direction, PayloadSink, StreamId, TrackerConfig};
 use wirelag_dissectors::Timestamp;
 
-use crate::analysis::{Analyzer, FollowedExchange};
+use crate::analysis::{fold_whitespace, Analyzer, FollowedExchange};
 use crate::commands::streams::{stream_json, StreamJson};
 use crate::commands::{open_capture, truncation_error};
 use crate::pipeline::{self, Pipeline};
@@ -112,11 +112,7 @@ fn exchange_of<'e>(m: &Message, exchanges: &'e [FollowedExchange]) -> Option<&'e
 fn describe_exchange(m: &Message, x: &FollowedExchange) -> String {
     match m.direction {
         Direction::ToServer => match &x.statement {
-            Some(sql) => format!(
-                "{} {}",
-                x.command,
-                sql.split_whitespace().collect::<Vec<_>>().join(" ")
-            ),
+            Some(sql) => format!("{} {}", x.command, fold_whitespace(sql)),
             None => x.command.to_string(),
         },
         Direction::ToClient => {

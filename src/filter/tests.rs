@@ -875,17 +875,14 @@ fn deep_nesting_is_refused_not_overflowed() {
     error(&regex_groups);
 }
 
-/// A deterministic xorshift generator: the fuzz test needs no dependency and is reproducible.
-struct Rng(u64);
+/// The fuzz test's deterministic random source.
+use wirelag_dissectors::testutil::XorShift as Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+trait Pick {
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str;
+}
 
+impl Pick for Rng {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[(self.next() % items.len() as u64) as usize]
     }

@@ -899,19 +899,7 @@ fn greeting_and_client_start_detection() {
     assert!(!looks_like_mysql_client_start(b"GET / HTTP/1.1\r\n\r\n"));
 }
 
-/// xorshift: random input without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::testutil::XorShift as Rng;
 
 #[test]
 fn garbage_never_panics_and_stays_bounded() {
