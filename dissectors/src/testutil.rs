@@ -6,6 +6,8 @@
 pub struct XorShift(pub u64);
 
 impl XorShift {
+    // Not an Iterator: the generator never ends, and tests want the u64, not an Option.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
