@@ -65,21 +65,36 @@ impl Spill {
         Ok(std::io::BufReader::new(f))
     }
 
-    /// Writes the objects as the elements of a JSON array.
+    /// Writes the objects as the elements of a JSON array. Each object is one line (serde_json
+    /// escapes newlines inside strings), so the separators are the newlines turned to commas.
     pub fn write_array(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        use std::io::BufRead;
+        use std::io::Read;
         out.write_all(b"[")?;
-        let mut first = true;
-        for line in self.reader()?.lines() {
-            let line = line?;
-            if line.is_empty() {
-                continue;
+        let mut reader = self.reader()?;
+        let mut buf = vec![0u8; 1 << 20];
+        // The last newline of the file must not become a comma: hold one byte back.
+        let mut held: Option<u8> = None;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
             }
-            if !first {
-                out.write_all(b",")?;
+            let chunk = buf.get_mut(..n).unwrap_or_default();
+            for b in chunk.iter_mut() {
+                if *b == b'\n' {
+                    *b = b',';
+                }
             }
-            first = false;
-            out.write_all(line.as_bytes())?;
+            if let Some(h) = held.take() {
+                out.write_all(&[h])?;
+            }
+            if let Some((last, rest)) = chunk.split_last() {
+                out.write_all(rest)?;
+                held = Some(*last);
+            }
+        }
+        if let Some(h) = held.filter(|&h| h != b',') {
+            out.write_all(&[h])?;
         }
         out.write_all(b"]")
     }
@@ -185,6 +200,14 @@ enum Role {
     },
     NotMysql,
     Mysql(Box<MysqlConnection>),
+    /// Decoded as MySQL; the connection has ended and its dissector state is freed.
+    Closed,
+}
+
+impl Role {
+    fn is_mysql(&self) -> bool {
+        matches!(self, Role::Mysql(_) | Role::Closed)
+    }
 }
 
 /// Session facts of one MySQL stream.
@@ -336,6 +359,9 @@ struct StreamState {
     first_request: Option<(u64, Timestamp)>,
     last_end: Option<(u64, Timestamp)>,
     latency: Option<Histogram<u32>>,
+    /// Class and fingerprint of each prepared statement, computed once per statement id
+    /// (executes repeat the same SQL).
+    prepared: HashMap<u32, (StatementClass, String)>,
     latency_count: u64,
     latency_sum_us: u64,
     latency_max_us: u64,
@@ -358,6 +384,7 @@ impl StreamState {
             first_request: None,
             last_end: None,
             latency: None,
+            prepared: HashMap::new(),
             latency_count: 0,
             latency_sum_us: 0,
             latency_max_us: 0,
@@ -507,7 +534,7 @@ impl Analyzer {
         index.streams = self
             .streams
             .iter()
-            .map(|s| s.as_ref().is_some_and(|s| matches!(s.role, Role::Mysql(_))))
+            .map(|s| s.as_ref().is_some_and(|s| s.role.is_mysql()))
             .collect();
         index
     }
@@ -557,6 +584,7 @@ impl Analyzer {
         };
         match &st.role {
             Role::Mysql(_) => true,
+            Role::Closed => false,
             Role::NotMysql => false,
             Role::Undecided { server_seen } => {
                 let server_seen = *server_seen;
@@ -682,15 +710,12 @@ impl Analyzer {
             x.command,
             Command::Query | Command::StmtPrepare | Command::StmtExecute
         );
-        let class = if is_sql {
-            x.statement.as_deref().map(sql::classify)
-        } else {
-            None
-        };
-        let fingerprint = if is_sql {
-            x.statement.as_deref().map(sql::fingerprint)
-        } else {
-            None
+        let (class, fingerprint) = match (is_sql, x.statement.as_deref()) {
+            (true, Some(text)) => {
+                let (c, f) = self.class_and_fingerprint(stream, x, text);
+                (Some(c), Some(f))
+            }
+            _ => (None, None),
         };
         let latency = x.response_time();
         let latency_us = latency.map(|d| d.as_micros());
@@ -923,6 +948,30 @@ impl Analyzer {
         }
     }
 
+    /// Statement class and fingerprint; for prepared statements computed once per statement id.
+    fn class_and_fingerprint(
+        &mut self,
+        stream: StreamId,
+        x: &Exchange,
+        text: &str,
+    ) -> (StatementClass, String) {
+        const MAX_PREPARED: usize = 1024;
+        let id = x
+            .statement_id
+            .filter(|_| matches!(x.command, Command::StmtExecute | Command::StmtPrepare));
+        if let (Some(id), Some(st)) = (id, self.state(stream)) {
+            if let Some((c, f)) = st.prepared.get(&id) {
+                return (*c, f.clone());
+            }
+            let computed = (sql::classify(text), sql::fingerprint(text));
+            if st.prepared.len() < MAX_PREPARED {
+                st.prepared.insert(id, computed.clone());
+            }
+            return computed;
+        }
+        (sql::classify(text), sql::fingerprint(text))
+    }
+
     /// A finished transaction: into the report, its unit, and the bounded "longest" list.
     fn record_transaction(&mut self, t: TransactionJson) {
         self.units.push(&UnitJson {
@@ -950,11 +999,12 @@ impl Analyzer {
         let mut units = Vec::new();
         for (i, slot) in self.streams.iter_mut().enumerate() {
             let Some(st) = slot.as_mut() else { continue };
-            let Role::Mysql(conn) = &st.role else {
-                continue;
-            };
-            // Compression seen on the wire counts even when the login was not captured.
-            st.session.compressed |= conn.compressed();
+            match &st.role {
+                // Compression seen on the wire counts even when the login was not captured.
+                Role::Mysql(conn) => st.session.compressed |= conn.compressed(),
+                Role::Closed => {}
+                _ => continue,
+            }
             let stream = StreamId::try_from(i).unwrap_or(StreamId::MAX);
             let tcp = table.stream(stream);
             let handshake = u64::from(tcp.is_some_and(|s| s.syn_seen));
@@ -1002,7 +1052,7 @@ impl Analyzer {
     /// Session facts of a stream when it was decoded as MySQL.
     pub fn session(&self, stream: StreamId) -> Option<&SessionJson> {
         let st = self.streams.get(stream as usize)?.as_ref()?;
-        matches!(st.role, Role::Mysql(_)).then_some(&st.session)
+        st.role.is_mysql().then_some(&st.session)
     }
 
     pub fn stream_latency(&self, stream: StreamId) -> Option<LatencyJson> {
@@ -1075,7 +1125,7 @@ impl Analyzer {
         self.streams
             .iter()
             .flatten()
-            .filter(|s| matches!(s.role, Role::Mysql(_)))
+            .filter(|s| s.role.is_mysql())
             .count()
     }
 }
@@ -1154,5 +1204,14 @@ impl PayloadSink for Analyzer {
         }
         self.events = events;
         self.drain_events(stream);
+        // Free the dissector's buffers and the statement map: memory stays flat however many
+        // connections a capture holds.
+        if let Some(Some(st)) = self.streams.get_mut(stream as usize) {
+            if let Role::Mysql(conn) = &st.role {
+                st.session.compressed |= conn.compressed();
+                st.role = Role::Closed;
+                st.prepared = HashMap::new();
+            }
+        }
     }
 }

@@ -60,6 +60,10 @@ pub enum Value<'a> {
 }
 
 /// The frame being tested.
+///
+/// Give each field values of the variant matching its [`FieldType`] (`UInt` for `UInt` fields,
+/// `Present` for `Protocol` and `None` fields...); an occurrence of another variant counts as
+/// present but compares equal to nothing.
 pub trait FieldSource {
     /// Calls `out` once per occurrence of `field` in the frame: zero times when the field is
     /// absent, twice for `ip.addr` (source then destination) and `tcp.port`, and so on.
@@ -171,8 +175,8 @@ fields! {
     /// The error code of the ERR response in this frame.
     MysqlErrorCode = "mysql.error_code", UInt, 16;
 
-    // Test-only fields (keep them last so row indexes match in every build): no real String
-    // field exists yet, but the string semantics must be tested before mysql.* arrives.
+    // Test-only fields (keep them last so row indexes match in every build): a String and a
+    // Bytes field whose values the unit tests set freely.
     #[cfg(test)]
     TestString = "wirelag.test.string", String, 0;
     #[cfg(test)]

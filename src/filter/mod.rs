@@ -2,7 +2,7 @@
 //!
 //! The promise is that a filter means what it means in Wireshark 4.0, so results can be
 //! cross-checked with tshark. Every rule below was checked against tshark 4.0.17 on the test
-//! corpus (commands and counts in the module's NOTES.md). Where tshark 4.0 surprised us:
+//! corpus (commands and counts in NOTES.md next to this file). Where tshark 4.0 surprised us:
 //!
 //! * `!=` means "the field is present and **no** occurrence equals" (`all_ne`), so
 //!   `tcp.port != 3306` excludes a frame whose *other* port is 3306, and is false on frames
@@ -40,9 +40,19 @@
 //! * Field-to-field comparisons compare every occurrence with every occurrence
 //!   (`tcp.port == tcp.port` is true, `tcp.port != tcp.port` false).
 //!
+//! Deliberate differences from tshark 4.0 (none changes the meaning of a filter both accept):
+//! accepted although tshark rejects: whitespace-separated set members, the alias
+//! `tcp.flags.rst`, `'\n'`-style escapes in character constants, and bare words that tshark
+//! resolves as one of its thousands of protocol names (`tcp.payload contains ff` is the byte
+//! 0xff here; tshark says "ff" is a protocol). Rejected although tshark accepts: negative numbers
+//! for unsigned fields, a leading `+`, exponents in times (`0.5e0`), colon-prefixed bytes
+//! (`:12`), and an empty filter (tshark treats it as "no filter").
+//!
 //! Not supported (each gives a clear error): functions (`len()`, `count()`...), arithmetic,
-//! field references `${...}`, layer selection `#`, slices with several ranges, slicing
-//! protocols (`frame[0:4]`, `tcp contains ...`), fields inside sets, `&` on non-integers.
+//! field references `${...}`, layer selection `#`, slices with several ranges, comparing or
+//! slicing protocols (`frame[0:4]`, `tcp contains ...`), fields inside sets, `&` on non-integers,
+//! and in regexes: backreferences, lookaround, possessive and stacked quantifiers, Unicode
+//! classes.
 
 mod eval;
 mod fields;

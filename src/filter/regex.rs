@@ -482,7 +482,7 @@ impl RegexParser<'_> {
             b'*' | b'+' | b'?' => {
                 return self.fail(start, "quantifier does not follow a repeatable item")
             }
-            b'{' if self.counted_repeat_ahead() => {
+            b'{' if self.counted_repeat_at(start) => {
                 return self.fail(start, "quantifier does not follow a repeatable item")
             }
             _ => self.literal(c),
@@ -596,8 +596,9 @@ impl RegexParser<'_> {
         }
     }
 
-    fn counted_repeat_ahead(&self) -> bool {
-        self.parse_counts(self.pos.saturating_sub(1)).is_some()
+    /// Is there a `{n,m}` quantifier at `at`?
+    fn counted_repeat_at(&self, at: usize) -> bool {
+        self.pattern.get(at) == Some(&b'{') && self.parse_counts(at).is_some()
     }
 
     /// Parses `{n}`, `{n,}`, `{n,m}` starting at the `{` at `at`: returns (min, max, length).
@@ -622,58 +623,53 @@ impl RegexParser<'_> {
         Some((min, max, close + 1))
     }
 
+    /// The atom with its quantifier, if one follows.
     fn quantified(&mut self, atom: Ast, atom_start: usize) -> ParseResult<Ast> {
-        let mut node = atom;
-        loop {
-            let start = self.pos;
-            let (min, max) = match self.peek() {
-                Some(b'*') => {
-                    self.pos += 1;
-                    (0, None)
-                }
-                Some(b'+') => {
-                    self.pos += 1;
-                    (1, None)
-                }
-                Some(b'?') => {
-                    self.pos += 1;
-                    (0, Some(1))
-                }
-                Some(b'{') => match self.parse_counts(self.pos) {
-                    Some((min, max, len)) => {
-                        self.pos += len;
-                        if max.is_some_and(|max| max < min) {
-                            return self.fail(start, "numbers out of order in {} quantifier");
-                        }
-                        if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
-                            return self.fail(
-                                start,
-                                format!("repetition counts above {MAX_REPEAT} are not supported"),
-                            );
-                        }
-                        (min, max)
+        let start = self.pos;
+        let (min, max) = match self.peek() {
+            Some(b'*') => (0, None),
+            Some(b'+') => (1, None),
+            Some(b'?') => (0, Some(1)),
+            Some(b'{') => match self.parse_counts(self.pos) {
+                Some((min, max, len)) => {
+                    self.pos += len - 1;
+                    if max.is_some_and(|max| max < min) {
+                        return self.fail(start, "numbers out of order in {} quantifier");
                     }
-                    None => return Ok(node),
-                },
-                _ => return Ok(node),
-            };
-            if matches!(node, Ast::Assert(_)) {
-                return self.fail(atom_start, "an anchor or word boundary cannot be repeated");
-            }
-            match self.peek() {
-                // Lazy: same answer to "is there a match?".
-                Some(b'?') => self.pos += 1,
-                Some(b'+') => {
-                    return self.fail(self.pos, "possessive quantifiers are not supported")
+                    if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
+                        return self.fail(
+                            start,
+                            format!("repetition counts above {MAX_REPEAT} are not supported"),
+                        );
+                    }
+                    (min, max)
                 }
-                _ => {}
-            }
-            node = Ast::Repeat {
-                node: Box::new(node),
-                min,
-                max,
-            };
+                None => return Ok(atom),
+            },
+            _ => return Ok(atom),
+        };
+        self.pos += 1;
+        if matches!(atom, Ast::Assert(_)) {
+            return self.fail(atom_start, "an anchor or word boundary cannot be repeated");
         }
+        match self.peek() {
+            // Lazy: same answer to "is there a match?".
+            Some(b'?') => self.pos += 1,
+            Some(b'+') => return self.fail(self.pos, "possessive quantifiers are not supported"),
+            _ => {}
+        }
+        // PCRE's handling of stacked quantifiers (`a**`, `a{2}*`) is irregular; refuse them.
+        if matches!(self.peek(), Some(b'*' | b'+' | b'?')) || self.counted_repeat_at(self.pos) {
+            return self.fail(
+                self.pos,
+                "a quantifier cannot follow another quantifier (use a group)",
+            );
+        }
+        Ok(Ast::Repeat {
+            node: Box::new(atom),
+            min,
+            max,
+        })
     }
 
     fn escape(&mut self, start: usize) -> ParseResult<Ast> {

@@ -862,8 +862,13 @@ fn deep_nesting_is_refused_not_overflowed() {
     assert!(error(&deep).message.contains("nested too deeply"));
     let nots = format!("{}tcp", "!".repeat(10_000));
     assert!(error(&nots).message.contains("nested too deeply"));
-    let fine = format!("{}tcp{}", "(".repeat(200), ")".repeat(200));
+    let limit = parser::MAX_DEPTH - 1;
+    let fine = format!("{}tcp{}", "(".repeat(limit), ")".repeat(limit));
     assert!(matches(&fine, &syn()));
+    let fine = format!("{}tcp", "!".repeat(limit));
+    assert!(!matches(&fine, &syn()), "an odd number of negations");
+    let over = format!("{}tcp{}", "(".repeat(limit + 1), ")".repeat(limit + 1));
+    assert_eq!(error(&over).position, parser::MAX_DEPTH);
     // Long flat chains are not nesting.
     let chain = vec!["tcp.port == 1"; 5_000].join(" or ");
     assert!(!matches(&chain, &syn()));
@@ -884,7 +889,7 @@ trait Pick {
 
 impl Pick for Rng {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
+        items[self.below(items.len())]
     }
 }
 
