@@ -359,6 +359,8 @@ struct StreamState {
     first_request: Option<(u64, Timestamp)>,
     last_end: Option<(u64, Timestamp)>,
     latency: Option<Histogram<u32>>,
+    /// The stream's latency summary, frozen (and the histogram dropped) when the stream ends.
+    latency_summary: Option<LatencyJson>,
     /// Class and fingerprint of each prepared statement, computed once per statement id
     /// (executes repeat the same SQL).
     prepared: HashMap<u32, (StatementClass, String)>,
@@ -384,6 +386,7 @@ impl StreamState {
             first_request: None,
             last_end: None,
             latency: None,
+            latency_summary: None,
             prepared: HashMap::new(),
             latency_count: 0,
             latency_sum_us: 0,
@@ -1060,6 +1063,9 @@ impl Analyzer {
         if st.latency_count == 0 {
             return None;
         }
+        if let Some(frozen) = &st.latency_summary {
+            return Some(frozen.clone());
+        }
         Some(match &st.latency {
             Some(h) => summarize(h),
             None => LatencyJson {
@@ -1211,6 +1217,9 @@ impl PayloadSink for Analyzer {
                 st.session.compressed |= conn.compressed();
                 st.role = Role::Closed;
                 st.prepared = HashMap::new();
+                if let Some(h) = st.latency.take() {
+                    st.latency_summary = Some(summarize(&h));
+                }
             }
         }
     }
