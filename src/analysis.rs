@@ -469,23 +469,36 @@ struct RequestJson<'a> {
     frame: u64,
     request_first_frame: u64,
     response_frame: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     response_last_frame: Option<u64>,
     time_rel_us: i64,
     protocol: &'static str,
     command: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     command_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     statement: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     statement_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     fingerprint: Option<String>,
     latency_us: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     exchange_us: Option<i64>,
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sql_state: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     columns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     affected_rows: Option<u64>,
     result_sets: u32,
     request_bytes: u64,
