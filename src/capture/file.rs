@@ -115,6 +115,11 @@ enum Step {
     Truncated(Truncation),
 }
 
+/// The file ends inside the record or block starting at `offset`: what came before is kept.
+fn truncated_at(offset: u64, detail: String) -> Step {
+    Step::Truncated(Truncation { offset, detail })
+}
+
 impl FileSource {
     /// Opens a capture file and reads its header; the format is told by its magic number, not by
     /// the file name.
@@ -352,10 +357,7 @@ fn next_pcap_record(
             return Ok(Step::End);
         }
         let detail = format!("record header needs {header_len} bytes, {left} left");
-        return Ok(Step::Truncated(Truncation {
-            offset: record_start,
-            detail,
-        }));
+        return Ok(truncated_at(record_start, detail));
     }
     let header = input.unconsumed();
     let order = layout.order;
@@ -399,10 +401,7 @@ fn next_pcap_record(
     {
         let left = input.available().saturating_sub(header_len);
         let detail = format!("record data needs {data_len} bytes, {left} left");
-        return Ok(Step::Truncated(Truncation {
-            offset: record_start,
-            detail,
-        }));
+        return Ok(truncated_at(record_start, detail));
     }
     let data_start = input.pos + header_len;
     input.consume(record_len);
@@ -441,10 +440,7 @@ fn next_pcapng_packet(
                 return Ok(Step::End);
             }
             let detail = format!("block header needs 8 bytes, {left} left");
-            return Ok(Step::Truncated(Truncation {
-                offset: block_start,
-                detail,
-            }));
+            return Ok(truncated_at(block_start, detail));
         }
         // The section header's type reads the same in both byte orders, so it can be recognised
         // before its byte-order magic is known.
@@ -453,10 +449,7 @@ fn next_pcapng_packet(
             if !input.fill(12).map_err(io_error)? {
                 let left = input.available();
                 let detail = format!("section header block needs at least 12 bytes, {left} left");
-                return Ok(Step::Truncated(Truncation {
-                    offset: block_start,
-                    detail,
-                }));
+                return Ok(truncated_at(block_start, detail));
             }
             let magic = input.unconsumed().get(8..12).unwrap_or(&[]);
             let Some(order) = ByteOrder::from_pcapng_magic(magic) else {
@@ -501,10 +494,7 @@ fn next_pcapng_packet(
                 }
                 SkipOutcome::Truncated(left) => {
                     let detail = format!("{kind} needs {total_len} bytes, {left} left");
-                    return Ok(Step::Truncated(Truncation {
-                        offset: block_start,
-                        detail,
-                    }));
+                    return Ok(truncated_at(block_start, detail));
                 }
             }
         }
@@ -513,10 +503,7 @@ fn next_pcapng_packet(
         if !input.fill(block_len).map_err(io_error)? {
             let left = input.available();
             let detail = format!("{kind} needs {block_len} bytes, {left} left");
-            return Ok(Step::Truncated(Truncation {
-                offset: block_start,
-                detail,
-            }));
+            return Ok(truncated_at(block_start, detail));
         }
         let block = input.unconsumed().get(..block_len).unwrap_or(&[]);
         let trailer = order.u32(block, block_len - 4).unwrap_or(0);
