@@ -16,6 +16,15 @@ const KEY_FILTERS: &[&str] = &[
     "tcp.port in {3306, 27017}",
 ];
 
+/// Wireshark's sequence analysis, over every capture of the corpus too.
+const ANALYSIS_FILTERS: &[&str] = &[
+    "tcp.analysis.retransmission",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.duplicate_ack",
+    "tcp.analysis.keep_alive",
+    "tcp.analysis.zero_window",
+];
+
 /// Run over the subset below.
 const FILTERS: &[&str] = &[
     "tcp.flags.syn == 1",
@@ -132,7 +141,7 @@ fn display_filters_select_the_same_frames_as_tshark() {
     let corpus = corpus_dir().join("pcaps");
     let mut jobs: Vec<(String, String)> = Vec::new();
     for (rel, _) in corpus_captures() {
-        for f in KEY_FILTERS {
+        for f in KEY_FILTERS.iter().chain(ANALYSIS_FILTERS) {
             jobs.push((rel.clone(), f.to_string()));
         }
     }
@@ -180,6 +189,7 @@ fn display_filters_select_the_same_frames_as_tshark() {
     let (runs, frames) = *matched_total.lock().unwrap();
     eprintln!("{runs} filter runs, {frames} frames selected by tshark in total");
     assert_eq!(FILTERS.len() + KEY_FILTERS.len(), 33);
+    assert_eq!(ANALYSIS_FILTERS.len(), 5);
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     assert!(

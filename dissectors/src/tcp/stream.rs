@@ -978,14 +978,20 @@ fn analyze(
         }
         if let Some(next) = fwd.next_seq {
             if seq.lt(next) {
-                let since_next = ts.since(fwd.next_seq_ts).as_nanos();
-                let since_rev_ack = ts.since(rev.last_ack_ts).as_nanos();
+                // Wireshark keeps these spans unsigned: a frame timestamped before the one it is
+                // compared with (capture-order inversion) is "long after", never "just after".
+                let since_next =
+                    u64::try_from(ts.since(fwd.next_seq_ts).as_nanos()).unwrap_or(u64::MAX);
+                let since_rev_ack =
+                    u64::try_from(ts.since(rev.last_ack_ts).as_nanos()).unwrap_or(u64::MAX);
                 if rev.dup_acks_in_row >= 2
                     && rev.last_ack == Some(seq)
-                    && since_rev_ack < FAST_RETRANSMISSION_WINDOW_NS
+                    && since_rev_ack < FAST_RETRANSMISSION_WINDOW_NS as u64
                 {
                     a.set(Analysis::FAST_RETRANSMISSION);
-                } else if since_next < ooo_threshold_ns && next != seq.advance(seg.seq_len()) {
+                } else if since_next < ooo_threshold_ns.max(0).unsigned_abs()
+                    && next != seq.advance(seg.seq_len())
+                {
                     a.set(Analysis::OUT_OF_ORDER);
                 } else if seglen > 0 && rev.last_ack.is_some_and(|la| seq.advance(seglen).le(la)) {
                     a.set(Analysis::SPURIOUS_RETRANSMISSION);
