@@ -124,6 +124,8 @@ or when interrupted."
         #[arg(short = 's', long, default_value_t = 262_144)]
         snaplen: i32,
     },
+    /// Inject network delay with tc netem, chaosblade's vocabulary (delay|status|clear)
+    Inject(crate::inject::InjectArgs),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -193,5 +195,6 @@ fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             };
             commands::live::run(&args, out)
         }
+        Command::Inject(a) => crate::inject::run(a, out),
     }
 }

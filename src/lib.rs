@@ -12,6 +12,7 @@ pub mod commands;
 pub mod fields;
 pub mod filter;
 pub mod frame_info;
+pub mod inject;
 pub mod pipeline;
 pub mod report;
 pub mod timefmt;
