@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a shipped fixture, from a fresh machine: installs libpcap-dev if missing,
-# builds wirelag in release mode, then lists the TCP conversations of an application + MySQL
-# capture, the connection set-ups (SYN-only display filter) and one connection as a timeline.
+# builds wirelag in release mode, then, on an application + MySQL capture: the TCP conversations,
+# the connection set-ups (SYN-only display filter), the MySQL timing report (latency per command
+# and fingerprint, transactions and round trips) and one MySQL connection as a decoded timeline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! { [ -f /usr/include/pcap.h ] || [ -f /usr/include/pcap/pcap.h ]; }; then
@@ -17,5 +18,8 @@ echo
 echo "== wirelag frames $F -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0'   (connection set-ups)"
 $W frames "$F" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0'
 echo
-echo "== wirelag follow $F --stream 1"
-$W follow "$F" --stream 1
+echo "== wirelag analyze $F"
+$W analyze "$F"
+echo
+echo "== wirelag follow $F --stream 2"
+$W follow "$F" --stream 2
