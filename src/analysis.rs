@@ -170,8 +170,9 @@ pub const DEFAULT_MYSQL_PORTS: &[u16] = &[3306];
 
 /// Distinct fingerprints tracked with their own histogram; the rest are pooled.
 const MAX_FINGERPRINTS: usize = 5_000;
-/// Streams that get their own latency histogram; the rest keep count, mean and max only.
-const MAX_STREAM_HISTOGRAMS: usize = 20_000;
+/// Open streams that may hold a latency histogram at once (it is summarised and freed when the
+/// stream ends); past this, a stream keeps count, mean and max only.
+const MAX_LIVE_STREAM_HISTOGRAMS: usize = 4_096;
 /// Statement texts kept per transaction in the report.
 const MAX_TXN_TEXTS: usize = 50;
 const MAX_TEXT_CHARS: usize = 300;
@@ -461,6 +462,8 @@ pub struct Analyzer {
     selected: Option<Vec<bool>>,
     /// Filled when a display filter needs `mysql.*` fields.
     frame_index: Option<MysqlFrameIndex>,
+    /// Latency histograms held by open streams (bounded by MAX_LIVE_STREAM_HISTOGRAMS).
+    live_stream_histograms: usize,
     /// `follow`: the stream whose exchanges are kept in memory, and those exchanges.
     follow: Option<StreamId>,
     pub followed: Vec<FollowedExchange>,
@@ -527,6 +530,7 @@ impl Analyzer {
             capture_start: None,
             selected: None,
             frame_index: None,
+            live_stream_histograms: 0,
             follow: None,
             followed: Vec::new(),
         })
@@ -835,16 +839,22 @@ impl Analyzer {
                     .or_insert_with(|| new_histogram(3))
                     .saturating_record(v);
             }
-            let with_hist = (stream as usize) < MAX_STREAM_HISTOGRAMS;
+            let room = self.live_stream_histograms < MAX_LIVE_STREAM_HISTOGRAMS;
+            let mut created = false;
             if let Some(st) = self.state(stream) {
-                if with_hist {
-                    st.latency
-                        .get_or_insert_with(|| new_histogram(2))
-                        .saturating_record(v);
+                if st.latency.is_none() && room {
+                    st.latency = Some(new_histogram(2));
+                    created = true;
+                }
+                if let Some(h) = st.latency.as_mut() {
+                    h.saturating_record(v);
                 }
                 st.latency_count += 1;
                 st.latency_sum_us += v;
                 st.latency_max_us = st.latency_max_us.max(v);
+            }
+            if created {
+                self.live_stream_histograms += 1;
             }
         }
 
@@ -1141,15 +1151,6 @@ impl Analyzer {
         });
         v
     }
-
-    /// Total dissector counters over MySQL streams.
-    pub fn mysql_streams(&self) -> usize {
-        self.streams
-            .iter()
-            .flatten()
-            .filter(|s| s.role.is_mysql())
-            .count()
-    }
 }
 
 #[derive(Serialize, Clone)]
@@ -1235,6 +1236,7 @@ impl PayloadSink for Analyzer {
                 st.prepared = HashMap::new();
                 if let Some(h) = st.latency.take() {
                     st.latency_summary = Some(summarize(&h));
+                    self.live_stream_histograms = self.live_stream_histograms.saturating_sub(1);
                 }
             }
         }

@@ -8,7 +8,7 @@ use wirelag_dissectors::tcp::stream::{PayloadSink, StreamTable, Tracked, Tracker
 use wirelag_dissectors::time::Duration;
 use wirelag_dissectors::Timestamp;
 
-use crate::capture::{CaptureError, PacketSource, RawPacket, SourceSummary};
+use crate::capture::{PacketSource, RawPacket, SourceSummary};
 
 /// One frame after decoding and tracking.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +43,13 @@ pub struct DecodeCounters {
     pub snaplen_cut: u64,
     /// Frames whose timestamp is earlier than the previous frame's.
     pub time_went_back: u64,
+}
+
+impl DecodeCounters {
+    /// Frames whose link, IP or TCP header could not be decoded.
+    pub fn malformed(&self) -> u64 {
+        self.link_truncated + self.ip_malformed + self.tcp_truncated + self.tcp_bad_header
+    }
 }
 
 pub struct Pipeline {
@@ -166,12 +173,4 @@ pub fn run(
     }
     pipeline.finish(sink);
     Ok(source.summary())
-}
-
-/// Convenience for errors raised while reading a capture.
-pub fn is_input_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<CaptureError>().is_some()
-            || c.downcast_ref::<crate::filter::FilterError>().is_some()
-    })
 }

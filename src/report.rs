@@ -49,7 +49,7 @@ impl From<DecodeCounters> for DecodeJson {
             not_ip: c.not_ip,
             not_tcp: c.not_tcp,
             ip_fragments: c.ip_fragments,
-            malformed: c.link_truncated + c.ip_malformed + c.tcp_truncated + c.tcp_bad_header,
+            malformed: c.malformed(),
             snaplen_cut: c.snaplen_cut,
             time_went_back: c.time_went_back,
         }

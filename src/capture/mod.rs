@@ -79,13 +79,6 @@ pub enum CaptureError {
     Live { iface: String, detail: String },
 }
 
-impl CaptureError {
-    /// Process exit code for this error: 2 for bad input and usage, 1 for environment problems.
-    pub fn exit_code(&self) -> u8 {
-        2
-    }
-}
-
 /// A source of frames in capture order.
 pub trait PacketSource {
     /// The next frame, `Ok(None)` at the end (including a clean stop after a truncated record,

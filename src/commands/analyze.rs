@@ -255,10 +255,7 @@ fn write_json(
         ("reassembly_gaps", gaps),
         ("reassembly_gap_bytes", gap_bytes),
         ("reassembly_memory_bound_hits", bound),
-        (
-            "malformed_frames",
-            c.link_truncated + c.ip_malformed + c.tcp_truncated + c.tcp_bad_header,
-        ),
+        ("malformed_frames", c.malformed()),
         ("ip_fragments", c.ip_fragments),
         ("snaplen_cut_frames", c.snaplen_cut),
     ] {

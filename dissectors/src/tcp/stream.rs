@@ -276,12 +276,7 @@ impl Stream {
     }
 
     fn dir_ref(&self, dir: Direction) -> &DirectionState {
-        let i = self.dir_index(dir);
-        if i == 0 {
-            &self.dirs[0]
-        } else {
-            &self.dirs[1]
-        }
+        dir_ref(&self.dirs, self.dir_index(dir))
     }
 
     /// Reassembly counters of one direction (zero when reassembly was off).
