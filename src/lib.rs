@@ -15,6 +15,7 @@ pub mod frame_info;
 pub mod inject;
 pub mod pipeline;
 pub mod report;
+pub mod signals;
 pub mod timefmt;
 
 /// A mistake in how wirelag was called (exit code 2), as opposed to a failure of the system.

@@ -4,6 +4,8 @@
 //! can run anywhere (interface, `tc`, `sch_netem`). Applying, `status` and `clear` are not built
 //! yet and say so instead of pretending.
 
+pub mod apply;
+pub mod proxy;
 pub mod tc;
 
 use std::io::Write;

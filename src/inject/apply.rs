@@ -1,0 +1,1 @@
+//! Applying a rule tree with tc: see the module docs once built.

@@ -1,0 +1,1 @@
+//! Userspace delaying TCP proxy: see the module docs once built.
