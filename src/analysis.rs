@@ -226,15 +226,53 @@ pub struct SessionJson {
 }
 
 /// A logical unit whose round trips a delay multiplies.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct UnitJson {
     pub stream: StreamId,
-    pub kind: &'static str,
+    /// connection, setup, transaction or statement (an autocommit statement outside both).
+    pub kind: String,
     pub first_frame: u64,
     pub last_frame: u64,
     pub statements: u64,
     pub round_trips: u64,
     pub duration_us: i64,
+    /// Hash (16 hex digits) of the unit's request shapes in order (statement fingerprints,
+    /// command names otherwise): equal in two captures when the same work was done, which is
+    /// how `--baseline` matches units.
+    pub shape: String,
+    /// A statement unit's fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fingerprint: Option<String>,
+}
+
+/// FNV-1a, folded over the shapes of a unit's requests in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeHash(u64);
+
+impl ShapeHash {
+    pub const EMPTY: ShapeHash = ShapeHash(0xcbf2_9ce4_8422_2325);
+
+    pub fn of(text: &str) -> u64 {
+        ShapeHash::EMPTY.with_bytes(text.as_bytes()).0
+    }
+
+    fn with_bytes(self, bytes: &[u8]) -> ShapeHash {
+        let mut h = self.0;
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        ShapeHash(h)
+    }
+
+    /// Appends one request's shape (itself a hash).
+    pub fn push(&mut self, shape: u64) {
+        *self = self.with_bytes(&shape.to_le_bytes());
+    }
+
+    pub fn hex(self) -> String {
+        format!("{:016x}", self.0)
+    }
 }
 
 #[derive(Serialize, Clone)]
@@ -261,6 +299,7 @@ struct TxnBuilder {
     round_trips: u64,
     response_ns: i64,
     texts: Vec<String>,
+    shape: ShapeHash,
 }
 
 impl TxnBuilder {
@@ -274,10 +313,12 @@ impl TxnBuilder {
             round_trips: 0,
             response_ns: 0,
             texts: Vec::new(),
+            shape: ShapeHash::EMPTY,
         }
     }
 
-    fn add(&mut self, x: &Exchange) {
+    fn add(&mut self, x: &Exchange, shape: u64) {
+        self.shape.push(shape);
         // Statements are the SQL the transaction ran; pings, prepares and resets still cost a
         // round trip each.
         if matches!(x.command, Command::Query | Command::StmtExecute) {
@@ -299,8 +340,8 @@ impl TxnBuilder {
         }
     }
 
-    fn finish(self, stream: StreamId, end: &'static str) -> TransactionJson {
-        TransactionJson {
+    fn finish(self, stream: StreamId, end: &'static str) -> (TransactionJson, ShapeHash) {
+        let t = TransactionJson {
             stream,
             first_frame: self.first_frame,
             last_frame: self.last_frame,
@@ -310,7 +351,8 @@ impl TxnBuilder {
             response_time_us: (self.response_ns + 500) / 1000,
             end,
             statements_text: self.texts,
-        }
+        };
+        (t, self.shape)
     }
 }
 
@@ -348,13 +390,16 @@ struct StreamState {
     session: SessionJson,
     autocommit: bool,
     txn: Option<TxnBuilder>,
-    /// `SET SESSION TRANSACTION ...` statements just before a transaction belong to it.
-    prelude: Vec<Exchange>,
+    /// `SET SESSION TRANSACTION ...` statements just before a transaction belong to it (with
+    /// their shapes).
+    prelude: Vec<(Exchange, u64)>,
     /// Set-up: greeting, login, auth and TLS turns plus the session's first SET/USE statements.
     setup_open: bool,
     setup_round_trips: u64,
     setup_statements: u64,
     setup_end: Option<(u64, Timestamp)>,
+    setup_shape: ShapeHash,
+    connection_shape: ShapeHash,
     exchanges: u64,
     round_trips: u64,
     first_request: Option<(u64, Timestamp)>,
@@ -382,6 +427,8 @@ impl StreamState {
             setup_round_trips: 0,
             setup_statements: 0,
             setup_end: None,
+            setup_shape: ShapeHash::EMPTY,
+            connection_shape: ShapeHash::EMPTY,
             exchanges: 0,
             round_trips: 0,
             first_request: None,
@@ -740,6 +787,7 @@ impl Analyzer {
             }
             _ => (None, None),
         };
+        let shape = ShapeHash::of(fingerprint.as_deref().unwrap_or(x.command.name()));
         let latency = x.response_time();
         let latency_us = latency.map(|d| d.as_micros());
         let exchange_us = x
@@ -814,24 +862,28 @@ impl Analyzer {
                 .entry(x.command.name())
                 .or_insert_with(|| new_histogram(3))
                 .saturating_record(v);
-            if let Some(fp) = fingerprint {
-                let n = self.by_fingerprint.len();
-                let key = if n < MAX_FINGERPRINTS || self.by_fingerprint.contains_key(&fp) {
+            if let Some(fp) = fingerprint.as_deref() {
+                let known = self.by_fingerprint.contains_key(fp);
+                let key = if known || self.by_fingerprint.len() < MAX_FINGERPRINTS {
                     fp
                 } else {
-                    "(other fingerprints)".to_string()
+                    "(other fingerprints)"
                 };
-                let e = self
-                    .by_fingerprint
-                    .entry(key)
-                    .or_insert_with(|| FingerprintStats {
-                        class: class.map_or("other", StatementClass::name),
-                        example: short_text(x.statement.as_deref().unwrap_or("")),
-                        hist: new_histogram(2),
-                        total_us: 0,
-                    });
-                e.hist.saturating_record(v);
-                e.total_us += v;
+                if !self.by_fingerprint.contains_key(key) {
+                    self.by_fingerprint.insert(
+                        key.to_string(),
+                        FingerprintStats {
+                            class: class.map_or("other", StatementClass::name),
+                            example: short_text(x.statement.as_deref().unwrap_or("")),
+                            hist: new_histogram(2),
+                            total_us: 0,
+                        },
+                    );
+                }
+                if let Some(e) = self.by_fingerprint.get_mut(key) {
+                    e.hist.saturating_record(v);
+                    e.total_us += v;
+                }
             }
             if let Some((_, server)) = self.endpoints.get(stream as usize).copied().flatten() {
                 self.by_server
@@ -859,8 +911,9 @@ impl Analyzer {
         }
 
         // Units and transactions.
-        let mut finished: Vec<TransactionJson> = Vec::new();
+        let mut finished: Vec<(TransactionJson, ShapeHash)> = Vec::new();
         let Some(st) = self.state(stream) else { return };
+        st.connection_shape.push(shape);
         st.exchanges += 1;
         if costs_round_trip(x) {
             st.round_trips += 1;
@@ -883,12 +936,14 @@ impl Analyzer {
                 && x.statement
                     .as_deref()
                     .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("select @@")));
-        if st.setup_open && (handshake_turn || session_setting) && st.txn.is_none() {
+        let in_setup = st.setup_open && (handshake_turn || session_setting) && st.txn.is_none();
+        if in_setup {
             st.setup_statements += u64::from(!handshake_turn);
             if costs_round_trip(x) {
                 st.setup_round_trips += 1;
             }
             st.setup_end = Some(exchange_end(x));
+            st.setup_shape.push(shape);
         } else if !handshake_turn {
             st.setup_open = false;
         }
@@ -896,50 +951,56 @@ impl Analyzer {
         let Some(class) = class else {
             if let Some(t) = st.txn.as_mut() {
                 if !handshake_turn {
-                    t.add(x);
+                    t.add(x, shape);
                 }
             }
             return;
         };
+        // Whether this statement joined a transaction (or its prelude); if not, it is a unit
+        // of its own.
+        let mut joined = true;
         match class {
             StatementClass::SetTransaction if st.txn.is_none() => {
-                st.prelude.push(x.clone());
+                st.prelude.push((x.clone(), shape));
                 return;
             }
             StatementClass::Begin => {
                 if let Some(t) = st.txn.take() {
                     finished.push(t.finish(stream, "implicit_commit"));
                 }
-                let mut t = TxnBuilder::new(st.prelude.first().unwrap_or(x));
-                for p in st.prelude.drain(..) {
-                    t.add(&p);
+                let mut t = TxnBuilder::new(st.prelude.first().map_or(x, |p| &p.0));
+                for (p, sh) in st.prelude.drain(..) {
+                    t.add(&p, sh);
                 }
-                t.add(x);
+                t.add(x, shape);
                 st.txn = Some(t);
             }
             StatementClass::SetAutocommit { value: false } => {
                 st.autocommit = false;
                 if st.txn.is_none() {
-                    let mut t = TxnBuilder::new(st.prelude.first().unwrap_or(x));
-                    for p in st.prelude.drain(..) {
-                        t.add(&p);
+                    let mut t = TxnBuilder::new(st.prelude.first().map_or(x, |p| &p.0));
+                    for (p, sh) in st.prelude.drain(..) {
+                        t.add(&p, sh);
                     }
-                    t.add(x);
+                    t.add(x, shape);
                     st.txn = Some(t);
                 } else if let Some(t) = st.txn.as_mut() {
-                    t.add(x);
+                    t.add(x, shape);
                 }
             }
             StatementClass::SetAutocommit { value: true } => {
                 st.autocommit = true;
-                if let Some(mut t) = st.txn.take() {
-                    t.add(x);
-                    finished.push(t.finish(stream, "implicit_commit"));
+                match st.txn.take() {
+                    Some(mut t) => {
+                        t.add(x, shape);
+                        finished.push(t.finish(stream, "implicit_commit"));
+                    }
+                    None => joined = false,
                 }
             }
             StatementClass::Commit | StatementClass::Rollback => {
                 if let Some(mut t) = st.txn.take() {
-                    t.add(x);
+                    t.add(x, shape);
                     finished.push(t.finish(
                         stream,
                         if class == StatementClass::Commit {
@@ -950,30 +1011,47 @@ impl Analyzer {
                     ));
                 }
             }
-            StatementClass::Ddl => {
-                if let Some(mut t) = st.txn.take() {
-                    t.add(x);
+            StatementClass::Ddl => match st.txn.take() {
+                Some(mut t) => {
+                    t.add(x, shape);
                     finished.push(t.finish(stream, "implicit_commit"));
                 }
-            }
+                None => joined = false,
+            },
             _ => {
                 if st.txn.is_none() && !st.autocommit {
                     // With autocommit off, the first statement after a commit opens the next
                     // transaction.
-                    let mut t = TxnBuilder::new(st.prelude.first().unwrap_or(x));
-                    for p in st.prelude.drain(..) {
-                        t.add(&p);
+                    let mut t = TxnBuilder::new(st.prelude.first().map_or(x, |p| &p.0));
+                    for (p, sh) in st.prelude.drain(..) {
+                        t.add(&p, sh);
                     }
                     st.txn = Some(t);
                 }
-                if let Some(t) = st.txn.as_mut() {
-                    t.add(x);
+                match st.txn.as_mut() {
+                    Some(t) => t.add(x, shape),
+                    None => joined = false,
                 }
             }
         }
         st.prelude.clear();
-        for t in finished {
-            self.record_transaction(t);
+        for (t, shape) in finished {
+            self.record_transaction(t, shape);
+        }
+        let statement = matches!(x.command, Command::Query | Command::StmtExecute);
+        if !joined && !in_setup && statement && costs_round_trip(x) {
+            let (last_frame, end_ts) = exchange_end(x);
+            self.units.push(&UnitJson {
+                stream,
+                kind: "statement".into(),
+                first_frame: x.request_first_frame,
+                last_frame,
+                statements: 1,
+                round_trips: 1,
+                duration_us: end_ts.since(x.request_first_ts).as_micros(),
+                shape: ShapeHash(shape).hex(),
+                fingerprint,
+            });
         }
     }
 
@@ -1002,15 +1080,17 @@ impl Analyzer {
     }
 
     /// A finished transaction: into the report, its unit, and the bounded "longest" list.
-    fn record_transaction(&mut self, t: TransactionJson) {
+    fn record_transaction(&mut self, t: TransactionJson, shape: ShapeHash) {
         self.units.push(&UnitJson {
             stream: t.stream,
-            kind: "transaction",
+            kind: "transaction".into(),
             first_frame: t.first_frame,
             last_frame: t.last_frame,
             statements: t.statements,
             round_trips: t.round_trips,
             duration_us: t.duration_us,
+            shape: shape.hex(),
+            fingerprint: None,
         });
         self.transactions.push(&t);
         let slot = self
@@ -1040,6 +1120,8 @@ impl Analyzer {
             if let Some(t) = st.txn.take() {
                 open_txns.push(t.finish(stream, "open"));
             }
+            // The prelude of a transaction that never began ran on its own.
+            st.prelude.clear();
             let (first_frame, first_ts) = match tcp {
                 Some(s) => (s.first_frame, s.first_ts),
                 None => st.first_request.unwrap_or_default(),
@@ -1047,12 +1129,14 @@ impl Analyzer {
             if let Some((end_frame, end_ts)) = st.setup_end {
                 units.push(UnitJson {
                     stream,
-                    kind: "setup",
+                    kind: "setup".into(),
                     first_frame,
                     last_frame: end_frame,
                     statements: st.setup_statements,
                     round_trips: handshake + st.setup_round_trips,
                     duration_us: end_ts.since(first_ts).as_micros(),
+                    shape: st.setup_shape.hex(),
+                    fingerprint: None,
                 });
             }
             let (last_frame, last_ts) = match tcp {
@@ -1061,16 +1145,18 @@ impl Analyzer {
             };
             units.push(UnitJson {
                 stream,
-                kind: "connection",
+                kind: "connection".into(),
                 first_frame,
                 last_frame,
                 statements: st.exchanges,
                 round_trips: handshake + st.round_trips,
                 duration_us: last_ts.since(first_ts).as_micros(),
+                shape: st.connection_shape.hex(),
+                fingerprint: None,
             });
         }
-        for t in open_txns {
-            self.record_transaction(t);
+        for (t, shape) in open_txns {
+            self.record_transaction(t, shape);
         }
         for u in &units {
             self.units.push(u);

@@ -90,6 +90,14 @@ from the capture point. With -Y, only the streams with a matching frame are anal
         /// Decode a port as a protocol, e.g. 13001=mysql (repeatable)
         #[arg(long = "decode-as", value_name = "PORT=PROTO")]
         decode_as: Vec<String>,
+        /// A capture of the same workload without the delay: each unit (set-up, transaction,
+        /// statement, connection) is matched to its baseline twin and the added time measured
+        #[arg(long, value_name = "CAPTURE")]
+        baseline: Option<PathBuf>,
+        /// The injected delay per round trip in milliseconds (e.g. netem's --time when one
+        /// direction is delayed): attributes round trips × delay, and checks the traffic shows it
+        #[arg(long, value_name = "MS")]
+        delay: Option<f64>,
     },
     /// Capture live on an interface and print frames as they arrive, then the stream table
     #[command(
@@ -158,7 +166,23 @@ fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             output,
             requests,
             decode_as,
+            baseline,
+            delay,
         } => {
+            let delay = match delay {
+                Some(ms) if !(ms.is_finite() && ms > 0.0 && ms < 3.6e6) => {
+                    return Err(crate::UsageError(format!(
+                        "--delay {ms}: expected milliseconds, more than 0"
+                    ))
+                    .into())
+                }
+                Some(ms) => Some(crate::amplify::KnownDelay {
+                    per_round_trip_us: (ms * 1000.0).round() as u64,
+                    source: crate::amplify::DelaySource::Given,
+                    assumption: None,
+                }),
+                None => None,
+            };
             let args = commands::analyze::AnalyzeArgs {
                 capture,
                 filter,
@@ -166,6 +190,8 @@ fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 output,
                 requests,
                 decode_as,
+                baseline,
+                delay,
             };
             commands::analyze::run(&args, out)
         }

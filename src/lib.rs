@@ -5,6 +5,7 @@
 //! streams with Wireshark's numbering and hands frames and reassembled payload to the
 //! [`commands`]' printers. See ARCHITECTURE.md.
 
+pub mod amplify;
 pub mod analysis;
 pub mod capture;
 pub mod cli;

@@ -38,6 +38,22 @@ impl LinkType {
         })
     }
 
+    /// The LINKTYPE_* number written to a pcap file header for this link type.
+    pub fn code(self) -> u32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::Ppp => 9,
+            LinkType::PppHdlc => 50,
+            LinkType::Raw => 101,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             LinkType::Null => "BSD loopback (NULL)",

@@ -10,12 +10,14 @@ use serde::Serialize;
 use wirelag_dissectors::tcp::stream::{NoPayload, TrackerConfig};
 use wirelag_dissectors::Timestamp;
 
+use crate::amplify::{Amplification, BaselineUnits, KnownDelay};
 use crate::analysis::{fold_whitespace, Analyzer, FingerprintJson, LatencyJson, SessionJson};
 use crate::capture::PacketSource;
 use crate::commands::streams::{stream_json, StreamJson};
 use crate::commands::{
     frame_matches_with, mysql_index_for, open_capture, parse_filter, truncation_error,
 };
+use crate::filter::DisplayFilter;
 use crate::pipeline::{self, Pipeline};
 use crate::report::{write_atomically, CaptureJson};
 
@@ -27,6 +29,10 @@ pub struct AnalyzeArgs {
     pub requests: bool,
     /// `PORT=mysql` pairs.
     pub decode_as: Vec<String>,
+    /// A capture of the same workload without the delay, to measure the added time against.
+    pub baseline: Option<PathBuf>,
+    /// The injected delay per round trip, when known.
+    pub delay: Option<KnownDelay>,
 }
 
 fn parse_decode_as(items: &[String]) -> anyhow::Result<Vec<u16>> {
@@ -68,66 +74,58 @@ struct LatencySectionJson {
     by_server: std::collections::BTreeMap<String, LatencyJson>,
 }
 
-const ASSUMPTION_NONE: &str = "no injected delay is known for this capture: times are as seen from the capture point, so a response time is server time plus the network beyond the tap";
-
 fn first_timestamp(path: &Path) -> Option<Timestamp> {
     let mut s = open_capture(path).ok()?;
     s.next_packet().ok().flatten().map(|p| p.ts)
+}
+
+/// One capture analysed: the analyzer's results and the pipeline's stream table.
+struct Analysed {
+    analyzer: Analyzer,
+    pipeline: Pipeline,
+    summary: crate::capture::SourceSummary,
+    /// Streams selected by the display filter (None: all).
+    selected: Option<Vec<bool>>,
 }
 
 pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let decode_as = parse_decode_as(&args.decode_as)?;
     let filter = parse_filter(args.filter.as_deref())?;
     let path = args.capture.as_path();
+    if let Some(d) = &args.delay {
+        if d.per_round_trip_us == 0 {
+            return Err(crate::UsageError("--delay must be more than 0 ms".into()).into());
+        }
+    }
 
-    // With a display filter, a first pass selects the streams that have a matching frame.
-    let selected: Option<Vec<bool>> = match &filter {
+    // The baseline first: its units are what the delayed capture's units are compared with.
+    let baseline = match &args.baseline {
         None => None,
-        Some(f) => {
-            let mysql = mysql_index_for(Some(f), path, &decode_as)?;
-            let mut source = open_capture(path)?;
-            let mut p = Pipeline::new(TrackerConfig::default());
-            let mut sel = Vec::new();
-            pipeline::run(&mut source, &mut p, &mut NoPayload, &mut |rec| {
-                if let Some(t) = rec.tracked {
-                    let i = t.stream as usize;
-                    if sel.len() <= i {
-                        sel.resize(i + 1, false);
-                    }
-                    if frame_matches_with(Some(f), rec, mysql.as_ref()) {
-                        if let Some(s) = sel.get_mut(i) {
-                            *s = true;
-                        }
-                    }
-                }
-                Ok(true)
-            })?;
-            Some(sel)
+        Some(b) => {
+            let mut base = analyse(b, &decode_as, filter.as_ref())
+                .with_context(|| format!("baseline {}", b.display()))?;
+            truncation_error(b, &base.summary, base.pipeline.frames())
+                .with_context(|| format!("baseline {}", b.display()))?;
+            let units = BaselineUnits::collect(&mut base.analyzer.units)
+                .context("reading back the baseline's units")?;
+            Some((b.display().to_string(), units))
         }
     };
+
+    let Analysed {
+        mut analyzer,
+        pipeline,
+        summary,
+        selected,
+    } = analyse(path, &decode_as, filter.as_ref())?;
     let is_selected = |stream: u32| {
         selected
             .as_ref()
             .is_none_or(|s| s.get(stream as usize).copied().unwrap_or(false))
     };
-
-    let mut analyzer =
-        Analyzer::new(decode_as).context("cannot create temporary files for the report")?;
-    if let Some(ts) = first_timestamp(path) {
-        analyzer.set_capture_start(ts);
-    }
-    if let Some(sel) = &selected {
-        analyzer.restrict_to(sel.clone());
-    }
-    let mut source = open_capture(path)?;
-    let mut pipeline = Pipeline::new(TrackerConfig {
-        reassemble: true,
-        ..TrackerConfig::default()
-    });
-    let summary = pipeline::run(&mut source, &mut pipeline, &mut analyzer, &mut |_| Ok(true))?;
-    analyzer
-        .finish(pipeline.table())
-        .context("cannot write the temporary request list")?;
+    let mut amplification =
+        Amplification::compute(&mut analyzer.units, baseline, args.delay.as_ref())
+            .context("reading back the unit list")?;
     let start = pipeline.first_ts().unwrap_or_default();
     let table = pipeline.table();
 
@@ -175,6 +173,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             &streams,
             &mut analyzer,
             &latency,
+            &mut amplification,
             &mysql_anomalies,
             &pipeline,
         )?;
@@ -187,6 +186,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             args.requests,
             &latency,
             &mut analyzer,
+            &amplification,
             &mysql_anomalies,
         )?;
     }
@@ -197,12 +197,71 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     truncation_error(path, &summary, pipeline.frames())
 }
 
+/// Runs the analysis of one capture (with the display filter's stream selection).
+fn analyse(
+    path: &Path,
+    decode_as: &[u16],
+    filter: Option<&DisplayFilter>,
+) -> anyhow::Result<Analysed> {
+    let decode_as = decode_as.to_vec();
+    // With a display filter, a first pass selects the streams that have a matching frame.
+    let selected: Option<Vec<bool>> = match filter {
+        None => None,
+        Some(f) => {
+            let mysql = mysql_index_for(Some(f), path, &decode_as)?;
+            let mut source = open_capture(path)?;
+            let mut p = Pipeline::new(TrackerConfig::default());
+            let mut sel = Vec::new();
+            pipeline::run(&mut source, &mut p, &mut NoPayload, &mut |rec| {
+                if let Some(t) = rec.tracked {
+                    let i = t.stream as usize;
+                    if sel.len() <= i {
+                        sel.resize(i + 1, false);
+                    }
+                    if frame_matches_with(Some(f), rec, mysql.as_ref()) {
+                        if let Some(s) = sel.get_mut(i) {
+                            *s = true;
+                        }
+                    }
+                }
+                Ok(true)
+            })?;
+            Some(sel)
+        }
+    };
+    let mut analyzer =
+        Analyzer::new(decode_as).context("cannot create temporary files for the report")?;
+    if let Some(ts) = first_timestamp(path) {
+        analyzer.set_capture_start(ts);
+    }
+    if let Some(sel) = &selected {
+        analyzer.restrict_to(sel.clone());
+    }
+    let mut source = open_capture(path)?;
+    let mut pipeline = Pipeline::new(TrackerConfig {
+        reassemble: true,
+        ..TrackerConfig::default()
+    });
+    let summary = pipeline::run(&mut source, &mut pipeline, &mut analyzer, &mut |_| Ok(true))?;
+    analyzer
+        .finish(pipeline.table())
+        .context("cannot write the temporary request list")?;
+    Ok(Analysed {
+        analyzer,
+        pipeline,
+        summary,
+        selected,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_json(
     out: &mut dyn Write,
     capture: &CaptureJson,
     streams: &[StreamReportJson],
     analyzer: &mut Analyzer,
     latency: &LatencySectionJson,
+    amplification: &mut Amplification,
     mysql_anomalies: &HashMap<&'static str, u64>,
     pipeline: &Pipeline,
 ) -> anyhow::Result<()> {
@@ -222,16 +281,10 @@ fn write_json(
         .transactions
         .write_array(out)
         .context("reading back the transaction list")?;
-    out.write_all(
-        b",\"amplification\":{\"injected_delay_us\":null,\"delay_source\":\"none\",\"assumption\":",
-    )?;
-    serde_json::to_writer(&mut *out, ASSUMPTION_NONE)?;
-    out.write_all(b",\"units\":")?;
-    analyzer
-        .units
-        .write_array(out)
+    out.write_all(b",\"amplification\":")?;
+    amplification
+        .write_json(&mut analyzer.units, out)
         .context("reading back the unit list")?;
-    out.write_all(b"}")?;
     let c = pipeline.counters();
     let mut tcp = serde_json::Map::new();
     let (mut retrans, mut lost, mut gaps, mut gap_bytes, mut bound) =
@@ -271,6 +324,96 @@ fn write_json(
     Ok(())
 }
 
+fn write_amplification(out: &mut dyn Write, a: &Amplification) -> anyhow::Result<()> {
+    use crate::amplify::{fmt_ms, Basis};
+    let delay = match (a.injected_delay_us, a.delay_source) {
+        (Some(d), src) => format!(
+            "injected delay {} per round trip ({})",
+            fmt_ms(d as i64),
+            serde_json::to_value(src)?.as_str().unwrap_or("")
+        ),
+        (None, _) => "no injected delay known".to_string(),
+    };
+    let basis = match (a.basis, &a.baseline_file) {
+        (Basis::Baseline, Some(f)) => format!(
+            "measured against the baseline {f} ({} units{})",
+            a.baseline_units,
+            if a.baseline_dropped > 0 {
+                format!(
+                    ", {} beyond the memory bound not compared",
+                    a.baseline_dropped
+                )
+            } else {
+                String::new()
+            }
+        ),
+        (Basis::Model, _) => "attributed as round trips × delay (no baseline)".to_string(),
+        _ => "give --delay MS or --baseline CAPTURE to see what a delay adds".to_string(),
+    };
+    writeln!(out, "\nAmplification: {delay}; {basis}")?;
+    if a.basis != Basis::None {
+        writeln!(out, "  assumption: {}", a.assumption)?;
+        writeln!(
+            out,
+            "  verdict: {} — {}",
+            serde_json::to_value(a.verdict.status)?
+                .as_str()
+                .unwrap_or("")
+                .to_uppercase()
+                .replace('_', " "),
+            a.verdict.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "  {:<12} {:>7} {:>8} {:>11} {:>13} {:>13} {:>13} {:>7}",
+        "unit", "count", "matched", "round trips", "duration", "added", "added/rt", "factor"
+    )?;
+    for (kind, k) in &a.by_kind {
+        let opt = |v: Option<i64>| v.map_or("-".to_string(), fmt_ms);
+        writeln!(
+            out,
+            "  {:<12} {:>7} {:>8} {:>11} {:>13} {:>13} {:>13} {:>7}",
+            kind,
+            k.units,
+            if a.basis == Basis::Baseline {
+                k.matched.to_string()
+            } else {
+                "-".into()
+            },
+            k.round_trips,
+            fmt_ms(k.duration_us),
+            opt(k.added_us),
+            opt(k.added_per_round_trip_us),
+            k.mean_factor.map_or("-".into(), |f| format!("{f:.2}"))
+        )?;
+    }
+    if !a.top.is_empty() {
+        writeln!(out, "  most amplified:")?;
+        for u in &a.top {
+            let base = u
+                .baseline_duration_us
+                .map_or(String::new(), |b| format!(" (baseline {})", fmt_ms(b)));
+            let factor = match (u.factor, a.injected_delay_us) {
+                (Some(f), Some(d)) => format!(" = {f:.2} × {}", fmt_ms(d as i64)),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "    {} on stream {} frames {}-{}: {} round trips, {}{base}; added {}{factor}",
+                u.unit.kind,
+                u.unit.stream,
+                u.unit.first_frame,
+                u.unit.last_frame,
+                u.unit.round_trips,
+                fmt_ms(u.unit.duration_us),
+                fmt_ms(u.added_us.unwrap_or(0)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn us(v: u64) -> String {
     if v >= 1_000_000 {
         format!("{:.3} s", v as f64 / 1e6)
@@ -300,6 +443,7 @@ fn write_text(
     list_requests: bool,
     latency: &LatencySectionJson,
     analyzer: &mut Analyzer,
+    amplification: &Amplification,
     mysql_anomalies: &HashMap<&'static str, u64>,
 ) -> anyhow::Result<()> {
     writeln!(
@@ -404,6 +548,8 @@ fn write_text(
             clip(&t.statements_text.join("; "), 100)
         )?;
     }
+
+    write_amplification(out, amplification)?;
 
     if !analyzer.errors.is_empty() {
         writeln!(out, "\nErrors: {}", analyzer.errors.len())?;
