@@ -472,6 +472,17 @@ fn verdict(
         units_compared: compared,
         reason,
     };
+    if let (Basis::Baseline, None, Some(o)) = (basis, delay_us, observed) {
+        return mk(
+            VerdictStatus::NotVisible,
+            false,
+            format!(
+                "the capture adds no time per round trip over the baseline (median {}): no delay \
+                 is visible",
+                fmt_ms(o)
+            ),
+        );
+    }
     let (Some(d), Some(o)) = (delay_us, observed) else {
         let why = match (basis, delay_us) {
             (Basis::None, _) => "no injected delay is known and there is no baseline to compare",
@@ -589,9 +600,13 @@ fn verdict(
     }
 }
 
-/// Milliseconds with three decimals, for reasons and the text report.
+/// Milliseconds with three decimals (seconds from 10 s on), for reasons and the text report.
 pub fn fmt_ms(us: i64) -> String {
-    format!("{:.3} ms", us as f64 / 1000.0)
+    if us.unsigned_abs() >= 10_000_000 {
+        format!("{:.3} s", us as f64 / 1e6)
+    } else {
+        format!("{:.3} ms", us as f64 / 1000.0)
+    }
 }
 
 #[cfg(test)]

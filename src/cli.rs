@@ -192,6 +192,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
                 decode_as,
                 baseline,
                 delay,
+                experiment: None,
             };
             commands::analyze::run(&args, out)
         }

@@ -33,6 +33,8 @@ pub struct AnalyzeArgs {
     pub baseline: Option<PathBuf>,
     /// The injected delay per round trip, when known.
     pub delay: Option<KnownDelay>,
+    /// `experiment`'s record of what it did (windows, injection, verification), reported first.
+    pub experiment: Option<serde_json::Value>,
 }
 
 fn parse_decode_as(items: &[String]) -> anyhow::Result<Vec<u16>> {
@@ -176,8 +178,12 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             &mut amplification,
             &mysql_anomalies,
             &pipeline,
+            args.experiment.as_ref(),
         )?;
     } else {
+        if let Some(e) = &args.experiment {
+            write_experiment(target, e)?;
+        }
         write_text(
             target,
             path,
@@ -264,8 +270,15 @@ fn write_json(
     amplification: &mut Amplification,
     mysql_anomalies: &HashMap<&'static str, u64>,
     pipeline: &Pipeline,
+    experiment: Option<&serde_json::Value>,
 ) -> anyhow::Result<()> {
-    out.write_all(b"{\"schema\":\"wirelag.report/v1\",\"capture\":")?;
+    out.write_all(b"{\"schema\":\"wirelag.report/v1\",")?;
+    if let Some(e) = experiment {
+        out.write_all(b"\"experiment\":")?;
+        serde_json::to_writer(&mut *out, e)?;
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"capture\":")?;
     serde_json::to_writer(&mut *out, capture)?;
     out.write_all(b",\"streams\":")?;
     serde_json::to_writer(&mut *out, streams)?;
@@ -321,6 +334,35 @@ fn write_json(
         &serde_json::json!({ "mysql": mysql, "tcp": tcp }),
     )?;
     out.write_all(b"}\n")?;
+    Ok(())
+}
+
+/// The experiment's header in the text report: what was injected, checked and undone.
+fn write_experiment(out: &mut dyn Write, e: &serde_json::Value) -> anyhow::Result<()> {
+    let s = |v: &serde_json::Value| match v {
+        serde_json::Value::String(t) => t.clone(),
+        other => other.to_string(),
+    };
+    writeln!(
+        out,
+        "Experiment: {} ms on {} ({} backend), port {}: {} delay(s) per round trip",
+        s(&e["time_ms"]),
+        s(&e["dev"]),
+        s(&e["backend"]),
+        s(&e["port"]),
+        s(&e["directions_per_round_trip"])
+    )?;
+    for w in ["baseline", "delayed"] {
+        writeln!(
+            out,
+            "  {w:<8} window: {}, {} packets captured into {}",
+            s(&e[w]["window"]),
+            s(&e[w]["packets"]),
+            s(&e[w]["capture"])
+        )?;
+    }
+    writeln!(out, "  applied and verified: {}", s(&e["verification"]))?;
+    writeln!(out, "  reverted: {}\n", s(&e["reverted"]))?;
     Ok(())
 }
 
