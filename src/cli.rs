@@ -132,8 +132,13 @@ or when interrupted."
         #[arg(short = 's', long, default_value_t = 262_144)]
         snaplen: i32,
     },
-    /// Inject network delay with tc netem, chaosblade's vocabulary (delay|status|clear)
+    /// Inject network delay with tc netem or a delaying proxy, chaosblade's vocabulary (delay|status|clear)
     Inject(crate::inject::InjectArgs),
+    /// Baseline window, inject, delayed window, revert, and report what the delay did
+    #[command(
+        long_about = "Measure what a delay does to a service's traffic in one command: capture the service port for a baseline window, inject the delay (tc netem, or --backend proxy), capture a delayed window, revert, and analyse both captures as `analyze DELAYED --baseline BASELINE` would.\n\nEach logical unit (connection set-up, transaction, single statement, connection) is matched to its baseline twin: round trips, baseline and delayed duration, added time, added time per round trip, and the amplification factor (added time / injected delay). The verdict says whether the delay is visible in the traffic, so a rule that installed but delays nothing is caught.\n\nA window is one run of the workload given after `--`, or --window seconds of whatever traffic flows. With --backend proxy, clients must connect to --listen in both windows (the baseline runs through the proxy at zero delay) and --port is the --listen port.\n\nExample: wirelag experiment --dev lo --local-port 3306 --time 40 --port 3306 -- mariadb -h127.0.0.1 -e 'BEGIN; SELECT 1; COMMIT'"
+    )]
+    Experiment(crate::commands::experiment::ExperimentArgs),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -223,5 +228,6 @@ fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             commands::live::run(&args, out)
         }
         Command::Inject(a) => crate::inject::run(a, out),
+        Command::Experiment(a) => crate::commands::experiment::run(&a, out),
     }
 }

@@ -2,6 +2,7 @@
 //! printer (text or JSON).
 
 pub mod analyze;
+pub mod experiment;
 pub mod follow;
 pub mod frames;
 pub mod live;

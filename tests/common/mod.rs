@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pcapgen;
+pub mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
