@@ -292,43 +292,6 @@ fn unknown_interface_lists_the_real_ones() {
     );
 }
 
-/// On a kernel without sch_netem (this host's), applying must fail naming the proxy backend;
-/// on one with it, the next refusal is that applying is not built yet. Either way nothing runs.
-#[test]
-fn apply_without_netem_names_the_proxy_backend() {
-    let out = wirelag(&["inject", "delay", "--dev", "lo", "--time", "20"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if host_has_netem() {
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("applying rules is not built yet; use --dry-run"),
-            "{stderr}"
-        );
-    } else {
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("no sch_netem"), "{stderr}");
-        assert!(stderr.contains("--backend proxy"), "{stderr}");
-    }
-}
-
-fn host_has_netem() -> bool {
-    if Path::new("/sys/module/sch_netem").exists() {
-        return true;
-    }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let modules = Path::new("/lib/modules").join(release.trim());
-    ["modules.builtin", "modules.dep"].iter().any(|f| {
-        std::fs::read_to_string(modules.join(f)).is_ok_and(|t| t.contains("/sch_netem.ko"))
-    })
-}
-
-#[test]
-fn status_and_clear_are_not_built_yet() {
-    for sub in ["status", "clear"] {
-        check_error(&["inject", sub, "--dev", "lo"], 2, &["not built yet"]);
-    }
-}
-
 #[test]
 fn proxy_backend_is_not_built_yet() {
     check_error(
