@@ -292,57 +292,55 @@ fn unknown_interface_lists_the_real_ones() {
     );
 }
 
-/// On a kernel without sch_netem (this host's), applying must fail naming the proxy backend;
-/// on one with it, the next refusal is that applying is not built yet. Either way nothing runs.
 #[test]
-fn apply_without_netem_names_the_proxy_backend() {
-    let out = wirelag(&["inject", "delay", "--dev", "lo", "--time", "20"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if host_has_netem() {
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("applying rules is not built yet; use --dry-run"),
-            "{stderr}"
-        );
-    } else {
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("no sch_netem"), "{stderr}");
-        assert!(stderr.contains("--backend proxy"), "{stderr}");
-    }
-}
-
-fn host_has_netem() -> bool {
-    if Path::new("/sys/module/sch_netem").exists() {
-        return true;
-    }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let modules = Path::new("/lib/modules").join(release.trim());
-    ["modules.builtin", "modules.dep"].iter().any(|f| {
-        std::fs::read_to_string(modules.join(f)).is_ok_and(|t| t.contains("/sch_netem.ko"))
-    })
+fn proxy_backend_needs_its_addresses_and_refuses_netem_rules() {
+    let base = ["inject", "delay", "--time", "20", "--backend", "proxy"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let args = with(&["--upstream", "127.0.0.1:3306"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check_error(&args, 2, &["--backend proxy needs --listen ADDR:PORT"]);
+    let args = with(&["--listen", "127.0.0.1", "--upstream", "127.0.0.1:3306"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check_error(&args, 2, &["--listen \"127.0.0.1\": expected ADDR:PORT"]);
+    let args = with(&[
+        "--listen",
+        "127.0.0.1:13306",
+        "--upstream",
+        "127.0.0.1:3306",
+        "--local-port",
+        "3306",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check_error(&args, 2, &["--local-port is a netem rule"]);
 }
 
 #[test]
-fn status_and_clear_are_not_built_yet() {
-    for sub in ["status", "clear"] {
-        check_error(&["inject", sub, "--dev", "lo"], 2, &["not built yet"]);
-    }
-}
-
-#[test]
-fn proxy_backend_is_not_built_yet() {
-    check_error(
-        &[
-            "inject",
-            "delay",
-            "--dev",
-            "lo",
-            "--time",
-            "20",
-            "--backend",
-            "proxy",
-        ],
-        2,
-        &["not built yet: --backend proxy"],
+fn proxy_dry_run_prints_the_plan() {
+    let out = wirelag(&[
+        "inject",
+        "delay",
+        "--time",
+        "20",
+        "--offset",
+        "2",
+        "--backend",
+        "proxy",
+        "--listen",
+        "127.0.0.1:13306",
+        "--upstream",
+        "127.0.0.1:3306",
+        "--direction",
+        "to-client",
+        "--dry-run",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("# proxy: listen 127.0.0.1:13306 -> upstream 127.0.0.1:3306;"),
+        "{text}"
     );
+    assert!(text.contains("to server: 0 ms"), "{text}");
+    assert!(text.contains("to client: 20 ms ± 2 ms"), "{text}");
 }

@@ -20,6 +20,14 @@ use common::*;
 use serde_json::Value;
 
 const DB_PORT: u16 = 3319;
+
+/// The tests of this file run one at a time: a second MariaDB starting on a 2-core machine would
+/// add its own milliseconds to the round trips being measured.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 const DELAY_MS: u64 = 20;
 
 fn workdir(name: &str) -> PathBuf {
@@ -58,6 +66,7 @@ fn analyze_json(args: &[&str], dir: &Path, name: &str) -> Value {
 
 #[test]
 fn experiment_through_the_proxy_attributes_the_delay_to_every_round_trip() {
+    let _serial = serial();
     let dir = workdir("inject-proxy");
     let _db = MariaDb::start(&dir, DB_PORT);
     let listen = free_port();
@@ -233,6 +242,7 @@ fn time_to_greeting(addr: &str) -> Duration {
 
 #[test]
 fn inject_delay_proxy_runs_in_the_foreground_and_stops_cleanly() {
+    let _serial = serial();
     let dir = workdir("inject-proxy-fg");
     let _db = MariaDb::start(&dir, DB_PORT + 1);
     let listen = free_port();

@@ -687,11 +687,16 @@ fn push_exclusions(spec: &DelaySpec, band: Band, cmds: &mut Vec<TcCommand>) {
 pub fn render(commands: &[TcCommand]) -> String {
     let mut out = String::new();
     for cmd in commands {
-        let line: Vec<String> = cmd.argv().iter().map(|a| shell_quote(a)).collect();
-        out.push_str(&line.join(" "));
+        out.push_str(&render_argv(&cmd.argv()));
         out.push('\n');
     }
     out
+}
+
+/// One argv as a shell line, quoted as [`render`] does (no newline).
+pub fn render_argv(argv: &[String]) -> String {
+    let line: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+    line.join(" ")
 }
 
 fn shell_quote(arg: &str) -> String {
