@@ -355,10 +355,14 @@ fn write_experiment(out: &mut dyn Write, e: &serde_json::Value) -> anyhow::Resul
     for w in ["baseline", "delayed"] {
         writeln!(
             out,
-            "  {w:<8} window: {}, {} packets captured into {}",
+            "  {w:<8} window: {}, {} packets captured{}",
             s(&e[w]["window"]),
             s(&e[w]["packets"]),
-            s(&e[w]["capture"])
+            if e["captures_kept"] == true {
+                format!(" into {}", s(&e[w]["capture"]))
+            } else {
+                " (temporary file; --keep-captures DIR keeps it)".to_string()
+            }
         )?;
     }
     writeln!(out, "  applied and verified: {}", s(&e["verification"]))?;

@@ -215,7 +215,7 @@ pub fn run(args: &ExperimentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             (d, true)
         }
     };
-    let result = run_in(args, &spec, &plan, &stop, &dir, out);
+    let result = run_in(args, &spec, &plan, &stop, &dir, !temp, out);
     if temp {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -228,6 +228,7 @@ fn run_in(
     plan: &Plan,
     stop: &StopFlag,
     dir: &Path,
+    kept: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let baseline_path = dir.join("baseline.pcap");
@@ -273,6 +274,7 @@ fn run_in(
         "per_round_trip_us": plan.per_round_trip_us,
         "verification": verification,
         "reverted": reverted,
+        "captures_kept": kept,
         "baseline": { "capture": baseline_path.display().to_string(), "packets": baseline_packets,
                       "dropped": baseline_dropped, "window": baseline_window },
         "delayed": { "capture": delayed_path.display().to_string(), "packets": delayed_packets,

@@ -26,6 +26,14 @@ pub enum ProxyDirection {
 }
 
 impl ProxyDirection {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProxyDirection::Both => "both directions",
+            ProxyDirection::ToServer => "requests (client to server)",
+            ProxyDirection::ToClient => "responses (server to client)",
+        }
+    }
+
     pub fn count(self) -> u32 {
         match self {
             ProxyDirection::Both => 2,
@@ -182,11 +190,7 @@ pub fn plan_for(args: &DelayArgs, spec: &DelaySpec, port: u16) -> anyhow::Result
                      carries {n} x {} ms of injected delay plus the proxy's own forwarding time \
                      (also present in the baseline, which runs through the proxy at zero delay)",
                     p.listen,
-                    match p.direction {
-                        ProxyDirection::Both => "both directions",
-                        ProxyDirection::ToServer => "requests (client to server)",
-                        ProxyDirection::ToClient => "responses (server to client)",
-                    },
+                    p.direction.describe(),
                     args.time,
                     args.dev().unwrap_or("lo"),
                     p.listen.port(),
@@ -264,8 +268,11 @@ pub fn start_injection(
             let handle = start_proxy(&p, args.time, args.offset)?;
             Ok(Box::new(ProxyInjection {
                 describe: format!(
-                    "proxy {} -> {} delaying {:?} by {} ms",
-                    p.listen, p.upstream, p.direction, args.time
+                    "proxy {} -> {} delaying {} by {} ms",
+                    p.listen,
+                    p.upstream,
+                    p.direction.describe(),
+                    args.time
                 ),
                 handle,
             }))
@@ -303,11 +310,7 @@ pub fn run_proxy(args: &DelayArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         "wirelag: proxy {} -> {} delaying {} by {} ms{}; {}",
         handle.local_addr(),
         p.upstream,
-        match p.direction {
-            ProxyDirection::Both => "both directions",
-            ProxyDirection::ToServer => "requests",
-            ProxyDirection::ToClient => "responses",
-        },
+        p.direction.describe(),
         args.time,
         args.offset.map_or(String::new(), |j| format!(" ± {j} ms")),
         match args.duration {
