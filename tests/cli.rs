@@ -167,3 +167,105 @@ fn whitespace_separated_sets_mean_the_same_as_comma_separated() {
     assert_eq!(frames(&a), frames(&b));
     assert!(frames(&a).len() > 100);
 }
+
+#[test]
+fn experiment_refuses_what_cannot_work_before_its_first_window() {
+    let o = run_wirelag(&[
+        "experiment",
+        "--backend",
+        "proxy",
+        "--listen",
+        "127.0.0.1:13306",
+        "--upstream",
+        "127.0.0.1:3306",
+        "--time",
+        "20",
+        "--port",
+        "3306",
+        "--",
+        "true",
+    ]);
+    assert_one_line_error(
+        &o,
+        &["--port 3306 must be the proxy's --listen port (13306)"],
+    );
+    let o = run_wirelag(&[
+        "experiment",
+        "--dev",
+        "lo",
+        "--remote-port",
+        "80",
+        "--time",
+        "40",
+        "--port",
+        "3306",
+    ]);
+    assert_one_line_error(&o, &["the rule never delays traffic of port 3306"]);
+    let o = run_wirelag(&[
+        "experiment",
+        "--dev",
+        "lo",
+        "--time",
+        "40",
+        "--port",
+        "3306",
+        "--window",
+        "0",
+    ]);
+    assert_one_line_error(&o, &["--window 0: expected seconds"]);
+    let o = run_wirelag(&[
+        "experiment",
+        "--dev",
+        "lo",
+        "--time",
+        "40",
+        "--port",
+        "3306",
+        "--dry-run",
+    ]);
+    assert_one_line_error(&o, &["experiment does not take --dry-run"]);
+    let o = run_wirelag(&[
+        "experiment",
+        "--dev",
+        "nosuchif0",
+        "--time",
+        "40",
+        "--port",
+        "3306",
+    ]);
+    assert_one_line_error(&o, &["no interface named nosuchif0"]);
+}
+
+#[test]
+fn analyze_delay_and_baseline_errors_are_clear() {
+    let f = fixture("mysql.pcap");
+    let f = f.to_str().unwrap();
+    let o = run_wirelag(&["analyze", f, "--delay", "0"]);
+    assert_one_line_error(&o, &["--delay 0: expected milliseconds"]);
+    let o = run_wirelag(&["analyze", f, "--baseline", "/nonexistent/b.pcap"]);
+    assert_one_line_error(&o, &["baseline /nonexistent/b.pcap", "cannot open"]);
+}
+
+#[test]
+fn analyze_against_itself_as_baseline_finds_no_delay() {
+    let f = fixture("insecure.pcap");
+    let f = f.to_str().unwrap();
+    let o = run_wirelag(&["analyze", "--json", f, "--baseline", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &v["amplification"];
+    assert_eq!(a["basis"], "baseline");
+    assert_eq!(a["verdict"]["status"], "not_visible");
+    assert_eq!(a["verdict"]["delay_visible"], false);
+    let units = a["units"].as_array().unwrap();
+    assert!(!units.is_empty());
+    for u in units {
+        assert_eq!(u["added_us"], 0, "{u}");
+        assert_eq!(u["baseline_duration_us"], u["duration_us"], "{u}");
+    }
+    // With a delay given as well, the same capture cannot have paid it.
+    let o = run_wirelag(&["analyze", "--json", f, "--baseline", f, "--delay", "20"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["amplification"]["verdict"]["status"], "not_visible");
+    assert_eq!(v["amplification"]["delay_source"], "given");
+}

@@ -197,6 +197,7 @@ pub fn run(args: &ExperimentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ))
         .into());
     }
+    backend::preflight(&args.delay, &spec)?;
     let stop = StopFlag::from_signals().context("cannot install the signal handlers")?;
 
     let (dir, temp) = match &args.keep_captures {

@@ -239,6 +239,23 @@ fn start_proxy(p: &ProxyPlan, time_ms: u32, offset_ms: Option<u32>) -> anyhow::R
     })
 }
 
+/// Everything that can be checked before the baseline window, so an experiment that cannot
+/// inject fails at once instead of after its first window.
+pub fn preflight(args: &DelayArgs, spec: &DelaySpec) -> anyhow::Result<()> {
+    match args.backend {
+        Backend::Tc => {
+            let commands =
+                super::tc::build(spec).map_err(|e| UsageError(format!("inject delay: {e}")))?;
+            super::preflight(&spec.dev, &commands, &super::SysHost)
+        }
+        Backend::Proxy => {
+            check_proxy_flags(args)?;
+            proxy_plan(args)?;
+            Ok(())
+        }
+    }
+}
+
 /// For the baseline window: the proxy at zero delay (so both windows take the same path);
 /// nothing for tc.
 pub fn start_baseline_path(args: &DelayArgs) -> anyhow::Result<Option<Box<dyn Injection>>> {
