@@ -400,6 +400,9 @@ struct StreamState {
     setup_end: Option<(u64, Timestamp)>,
     setup_shape: ShapeHash,
     connection_shape: ShapeHash,
+    /// The server greeting was seen: after the TCP handshake the client waits for it, a turn
+    /// that pays a server-to-client delay like any response.
+    greeting_turn: bool,
     exchanges: u64,
     round_trips: u64,
     first_request: Option<(u64, Timestamp)>,
@@ -429,6 +432,7 @@ impl StreamState {
             setup_end: None,
             setup_shape: ShapeHash::EMPTY,
             connection_shape: ShapeHash::EMPTY,
+            greeting_turn: false,
             exchanges: 0,
             round_trips: 0,
             first_request: None,
@@ -716,6 +720,7 @@ impl Analyzer {
                         .unwrap_or(server_version);
                     st.session.server_version = Some(v.to_string());
                     st.session.connection_id = Some(*connection_id);
+                    st.greeting_turn = true;
                     if st.session.auth_plugin.is_none() {
                         st.session.auth_plugin.clone_from(auth_plugin);
                     }
@@ -1116,7 +1121,9 @@ impl Analyzer {
             }
             let stream = StreamId::try_from(i).unwrap_or(StreamId::MAX);
             let tcp = table.stream(stream);
-            let handshake = u64::from(tcp.is_some_and(|s| s.syn_seen));
+            // The TCP handshake and the wait for the server greeting are turns of their own.
+            let handshake =
+                u64::from(tcp.is_some_and(|s| s.syn_seen)) + u64::from(st.greeting_turn);
             if let Some(t) = st.txn.take() {
                 open_txns.push(t.finish(stream, "open"));
             }
