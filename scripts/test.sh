@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing (libpcap-dev to build and
-# capture, tshark as the reference the conformance tests compare with, tcpdump), checks the shared
+# capture, tshark as the reference the conformance tests compare with, tcpdump, MariaDB, QEMU and a
+# Debian kernel for the real-kernel netem tier), checks the shared
 # corpus is there, then formats, lints, builds and runs every test. Tests that need a peer fail
 # when it is missing; nothing is skipped.
 set -euo pipefail
@@ -18,6 +19,16 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_pkgs+=(
 command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-client)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+# The real-kernel tier (tests/vm_netem.rs, scripts/vm-netem.sh): QEMU, Debian's kernel (its module
+# tree has sch_netem, sch_prio and cls_u32, which the host kernel may lack), a static busybox and
+# cpio for the VM's initramfs, and iproute2's tc, copied into the VM.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86)
+have_kernel=
+for d in /lib/modules/*-amd64; do [ -f "/boot/vmlinuz-${d##*/}" ] && have_kernel=1; done
+[ -n "$have_kernel" ] || need_pkgs+=(linux-image-amd64)
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need_pkgs+=(busybox-static)
+command -v cpio >/dev/null 2>&1 || need_pkgs+=(cpio)
+command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || [ -x /sbin/tc ] || need_pkgs+=(iproute2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
