@@ -13,11 +13,13 @@
 #   5. remove the delay (see clear_delay)
 #   6. tc qdisc show dev lo                          -> out/qdisc-after.txt (+ tc-qdisc-after.json)
 #
-# Args: DELAY_MS (default 40) and MODE: `dry-run` (today) or `real` (once `wirelag inject delay`
-# applies rules and `inject status`/`inject clear` exist). Every wait is bounded.
+#   7. (MODE=real) wirelag experiment on the same workload -> out/experiment.json, out/experiment/
+#
+# Args: DELAY_MS (default 40) and MODE: `real` (wirelag inject delay / status / clear, then
+# experiment) or `dry-run` (the commands `inject delay --dry-run` prints). Every wait is bounded.
 set -u
 DELAY_MS=${1:-40}
-MODE=${2:-dry-run}
+MODE=${2:-real}
 PORT=3306
 mkdir -p out
 log() { echo "payload: $*"; }
@@ -29,16 +31,18 @@ fail() {
 
 # The workload: one short connection (setup + one statement), then one connection with single
 # statements and a 5-statement explicit transaction. The test (tests/vm_netem.rs) knows these.
+# A script file, so that `wirelag experiment -- sh /tmp/workload.sh` runs exactly the same.
+cat >/tmp/workload.sh <<EOF
 sql() {
-  mariadb --no-defaults -h127.0.0.1 -P$PORT -uroot --skip-ssl -vvv --skip-column-names "$@"
+  mariadb --no-defaults -h127.0.0.1 -P$PORT -uroot --skip-ssl -vvv --skip-column-names "\$@"
 }
-workload() {
-  sql -e 'SELECT 1' &&
-    sql -e "SELECT 2; SELECT COUNT(*) FROM wl.t; SELECT @@version;
+sql -e 'SELECT 1' &&
+  sql -e "SELECT 2; SELECT COUNT(*) FROM wl.t; SELECT @@version;
 START TRANSACTION; INSERT INTO wl.t (n) VALUES (1); UPDATE wl.t SET n = n + 1 WHERE n = 1;
 SELECT id, n FROM wl.t ORDER BY id; COMMIT;
 SELECT 3"
-}
+EOF
+workload() { sh /tmp/workload.sh; }
 
 # tcpdump around the workload, one pcap per window. Immediate mode, and a kernel buffer that
 # drops nothing: the test fails on a capture with drops.
@@ -68,11 +72,10 @@ capture_window() { # NAME
 }
 
 # --- the injector ------------------------------------------------------------------------------
-# MODE=dry-run is a STAND-IN while `wirelag inject delay` cannot apply rules: it runs the exact tc
-# commands `wirelag inject delay --dry-run` prints (so the rules are wirelag's own), and removes
-# them with the revert line the dry run prints. MODE=real is the intended path: wirelag applies,
-# verifies, holds the rules in the foreground until --duration or a signal, and
-# `wirelag inject clear` removes them. Switching is the MODE argument (tests/vm_netem.rs passes it).
+# MODE=real (tests/vm_netem.rs): wirelag applies, verifies, holds the rules in the foreground until
+# --duration or a signal, and `wirelag inject clear` removes them. MODE=dry-run runs the exact tc
+# commands `wirelag inject delay --dry-run` prints and removes them with its revert line (for
+# comparing against plain tc by hand).
 INJECT_ARGS="--dev lo --local-port $PORT --time $DELAY_MS"
 apply_delay() {
   case $MODE in
@@ -88,13 +91,14 @@ apply_delay() {
     wirelag inject delay $INJECT_ARGS --duration 120 >out/inject-delay.txt 2>&1 &
     INJ_PID=$!
     i=0
-    until wirelag inject status --dev lo >out/inject-status.txt 2>&1 &&
-      tc qdisc show dev lo | grep -q netem; do
+    # The holder prints `verified: ...` once the kernel shows the rules it applied.
+    until grep -q '^verified:' out/inject-delay.txt 2>/dev/null; do
       i=$((i + 1))
       kill -0 $INJ_PID 2>/dev/null || fail "wirelag inject delay exited: $(cat out/inject-delay.txt)"
-      [ $i -gt 100 ] && fail "wirelag inject status did not report the delay within 10 s"
+      [ $i -gt 100 ] && fail "wirelag inject delay did not verify its rules within 10 s"
       sleep 0.1
     done
+    wirelag inject status --dev lo >out/inject-status.txt 2>&1 || fail "wirelag inject status"
     ;;
   *) fail "MODE is dry-run or real, not $MODE" ;;
   esac
@@ -161,6 +165,17 @@ tc -j qdisc show dev lo >out/tc-qdisc-after.json
 tc -V >out/tc-version.txt 2>&1
 uname -r >out/kernel-release.txt
 log "qdisc before: $(tr '\n' ';' <out/qdisc-before.txt) after: $(tr '\n' ';' <out/qdisc-after.txt)"
+
+# --- wirelag experiment (MODE=real): the same in one command ------------------------------------
+# Baseline window, inject + verify, delayed window, revert, compare; the workload runs once per
+# window from a script (experiment runs a command, not a shell function).
+if [ "$MODE" = real ]; then
+  wirelag experiment --dev lo --local-port $PORT --time "$DELAY_MS" --port $PORT --settle-ms 500 \
+    --keep-captures out/experiment --json -o out/experiment.json -- sh /tmp/workload.sh \
+    >out/experiment.txt 2>&1 || fail "wirelag experiment: $(tail -5 out/experiment.txt)"
+  tc qdisc show dev lo >out/qdisc-after-experiment.txt
+  log "experiment: $(tail -3 out/experiment.txt | tr '\n' ' ')"
+fi
 
 kill $DB_PID
 i=0

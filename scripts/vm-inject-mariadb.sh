@@ -6,8 +6,9 @@
 #
 #   scripts/vm-inject-mariadb.sh OUTDIR [DELAY_MS [MODE]]
 #
-# WIRELAG: the wirelag binary to put in the VM (default target/debug/wirelag). MODE: dry-run
-# (default; the payload applies the rules `inject delay --dry-run` prints) or real.
+# WIRELAG: the wirelag binary to put in the VM (default target/debug/wirelag). MODE: real
+# (default: inject delay/status/clear, then wirelag experiment) or dry-run (the payload applies
+# the rules `inject delay --dry-run` prints; no experiment).
 # Needs mariadb-server, mariadb-client, tcpdump, iproute2 and vm-netem.sh's packages
 # (qemu-system-x86 linux-image-amd64 busybox-static cpio); scripts/test.sh installs them all.
 set -euo pipefail
@@ -18,7 +19,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 }
 out=$1
 delay=${2:-40}
-mode=${3:-dry-run}
+mode=${3:-real}
 here=$(cd "$(dirname "$0")" && pwd)
 wirelag=${WIRELAG:-$here/../target/debug/wirelag}
 [ -x "$wirelag" ] || { echo "vm-inject-mariadb.sh: no wirelag binary at $wirelag (cargo build)" >&2; exit 2; }

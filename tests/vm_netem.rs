@@ -19,13 +19,15 @@
 //! apt packages (`scripts/test.sh` installs them). The VM's output directory is kept and printed
 //! when the test fails.
 //!
-//! TODO(inject-apply): `inject delay` cannot apply rules yet, so the VM runs the exact tc commands
-//! `wirelag inject delay --dry-run` prints and the revert line it prints (MODE "dry-run"). When the
-//! apply path lands, set `MODE` to "real": the payload then runs `wirelag inject delay ...
-//! --duration 120 &`, waits for `wirelag inject status --dev lo`, and ends with `wirelag inject
-//! clear --dev lo` (already written, in the payload's apply_delay/clear_delay).
-//! TODO(analyze-baseline): `check_amplification_and_verdict` checks `wirelag analyze DELAYED
-//! --baseline BASELINE --delay 40`; call it from the test once that option is on this branch.
+//! - the injector's own story: `inject delay` verified the kernel's rules, `inject status` saw
+//!   them held and matching, `inject clear` removed them and the holder then stopped cleanly;
+//! - `wirelag analyze DELAYED --baseline BASELINE --delay 40`: the transaction's added time per
+//!   round trip and factor (~5), every unit matched, verdict `visible`;
+//! - `wirelag experiment --dev lo --local-port 3306 --time 40` run inside the VM on the same
+//!   workload: verified, reverted (qdisc as before), delay recorded, verdict `visible`, factor ~5.
+//!
+//! MODE "dry-run" (applying the commands `inject delay --dry-run` prints) remains in the payload
+//! for running the VM scripts by hand against an older binary.
 
 mod common;
 
@@ -40,9 +42,9 @@ use serde_json::Value;
 /// The injected delay, per server segment (so per round trip).
 const DELAY_MS: u64 = 40;
 const DELAY_US: i64 = DELAY_MS as i64 * 1000;
-/// "dry-run": the payload applies the tc commands of `inject delay --dry-run` (stand-in);
-/// "real": `wirelag inject delay` / `inject status` / `inject clear`. TODO(inject-apply).
-const MODE: &str = "dry-run";
+/// "real": `wirelag inject delay` / `inject status` / `inject clear` and `wirelag experiment`
+/// ("dry-run" applies the tc commands of `inject delay --dry-run` instead).
+const MODE: &str = "real";
 /// A delayed round trip may differ from its baseline twin + the delay by this fraction of it...
 const TOLERANCE_FRACTION: f64 = 0.10;
 /// ... plus this much (server time under software emulation varies by a few ms).
@@ -397,6 +399,9 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
     for ((label, b, _), (_, d, _)) in base_x.iter().zip(&del_x) {
         eprintln!("  {label:<40} baseline {b:>6} us  delayed {d:>6} us");
     }
+    check_amplification_and_verdict(&mut f, &out);
+    check_inject_cli(&mut f, &out);
+    check_experiment(&mut f, &out, &before);
     eprintln!("vm_netem took {:.1} s", started.elapsed().as_secs_f64());
 
     if f.0.is_empty() {
@@ -411,12 +416,9 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
     );
 }
 
-/// TODO(analyze-baseline): not called yet. `wirelag analyze DELAYED --baseline BASELINE --delay
-/// 40 --json` is being built on another branch (schema: docs/report-schema.md, `amplification`
-/// with `basis`, `verdict`, `by_kind`, and units with `baseline_duration_us`, `added_us`,
-/// `added_per_round_trip_us`, `factor` = added / injected delay). Once it is on this branch, call
-/// this from the test above with `&out` after the other checks.
-#[allow(dead_code)]
+/// `wirelag analyze DELAYED --baseline BASELINE --delay 40 --json`: the amplification section
+/// (docs/report-schema.md): the transaction's added time per round trip and factor, every unit
+/// matched, and the verdict.
 fn check_amplification_and_verdict(f: &mut Findings, out: &Path) {
     let baseline = out.join("baseline.pcap");
     let base_arg = baseline.to_str().expect("UTF-8 path");
@@ -518,4 +520,92 @@ fn check_amplification_and_verdict(f: &mut Findings, out: &Path) {
     f.check((observed - DELAY_US).abs() <= tol, || {
         format!("verdict.observed_per_round_trip_us {observed}, injected {DELAY_US} (± {tol})")
     });
+}
+
+/// What `inject delay`, `inject status` and `inject clear` said inside the VM.
+fn check_inject_cli(f: &mut Findings, out: &Path) {
+    let delay = read(out, "inject-delay.txt");
+    f.check(delay.lines().any(|l| l.starts_with("verified: ")), || {
+        format!("inject delay never printed its verification:\n{delay}")
+    });
+    f.check(
+        delay.contains("the state file was removed (`inject clear`?)") && delay.contains("exit=0"),
+        || format!("the holder did not stop cleanly after inject clear:\n{delay}"),
+    );
+    let status = read(out, "inject-status.txt");
+    for needle in [
+        "held by pid",
+        "kernel: matches the record",
+        "delay 40ms, local ports 3306",
+    ] {
+        f.check(status.contains(needle), || {
+            format!("inject status lacks {needle:?}:\n{status}")
+        });
+    }
+    let clear = read(out, "inject-clear.txt");
+    f.check(
+        clear.contains("removed wirelag's prio 1: tree from lo"),
+        || format!("inject clear said: {clear}"),
+    );
+}
+
+/// `wirelag experiment` in the VM: applied, verified, reverted, and the report's verdict.
+fn check_experiment(f: &mut Findings, out: &Path, before: &str) {
+    let after = read(out, "qdisc-after-experiment.txt");
+    f.check(after == before, || {
+        format!("after experiment: tc qdisc show dev lo {after:?}, before {before:?}")
+    });
+    let r = read_json(out, "experiment.json");
+    let e = &r["experiment"];
+    f.check(
+        e["backend"] == "tc" && e["directions_per_round_trip"] == 1,
+        || format!("experiment section: {e}"),
+    );
+    f.check(e["verification"]["ok"] == true, || {
+        format!("experiment verification: {}", e["verification"])
+    });
+    f.check(
+        e["reverted"]
+            .as_str()
+            .is_some_and(|t| t.contains("removed")),
+        || format!("experiment reverted: {}", e["reverted"]),
+    );
+    let a = &r["amplification"];
+    f.check(a["delay_source"] == "recorded", || {
+        format!("experiment delay_source {}", a["delay_source"])
+    });
+    f.check(
+        a["assumption"]
+            .as_str()
+            .is_some_and(|t| t.contains("--local-port")),
+        || format!("experiment assumption: {}", a["assumption"]),
+    );
+    let v = &a["verdict"];
+    f.check(v["status"] == "visible", || {
+        format!("experiment verdict: {v}")
+    });
+    let tol = (DELAY_US as f64 * TOLERANCE_FRACTION) as i64 + TOLERANCE_US;
+    let observed = i(&v["observed_per_round_trip_us"]).unwrap_or(-1);
+    f.check((observed - DELAY_US).abs() <= tol, || {
+        format!("experiment: observed {observed} us per round trip, injected {DELAY_US} (± {tol})")
+    });
+    let units = a["units"].as_array().cloned().unwrap_or_default();
+    let n = TXN.count() as f64;
+    let txns: Vec<&Value> = units
+        .iter()
+        .filter(|u| u["kind"] == "transaction")
+        .collect();
+    f.check(txns.len() == 1, || {
+        format!("experiment transactions: {txns:?}")
+    });
+    for t in txns {
+        let factor = t["factor"].as_f64().unwrap_or(-1.0);
+        f.check((factor - n).abs() <= n * TOLERANCE_FRACTION, || {
+            format!("experiment transaction factor {factor}, expected ~{n}: {t}")
+        });
+    }
+    eprintln!(
+        "experiment: verdict {} observed {observed} us per round trip",
+        v["status"]
+    );
 }
