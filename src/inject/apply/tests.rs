@@ -730,3 +730,46 @@ fn restore_commands_for_known_kinds() {
         "tc qdisc add dev eth0 root handle 8001: tbf"
     );
 }
+
+/// The kernel's own words: every rule layout was applied in the QEMU VM (Linux 6.1, iproute2 6.1)
+/// by scripts/vm-tc-samples.sh, and `tc -j qdisc/filter show` recorded in fixtures/tc/. The
+/// verifier must accept each of them for the commands the same flags build, and those commands
+/// must be the ones the VM ran.
+#[test]
+fn verify_accepts_what_a_real_kernel_reported_for_every_layout() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        delay: crate::inject::DelayArgs,
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/vm-tc-samples-payload.sh")).unwrap();
+    let dir = root.join("fixtures/tc/linux-6.1-iproute2-6.1");
+    let mut cases = 0;
+    for line in script.lines().filter(|l| l.starts_with("sample ")) {
+        let mut words = line.split_whitespace().skip(1);
+        let name = words.next().unwrap();
+        let args = ["inject-delay", "--dev", "lo"]
+            .into_iter()
+            .chain(words)
+            .collect::<Vec<_>>();
+        let spec = Cli::try_parse_from(&args).unwrap().delay.spec().unwrap();
+        let commands = tc::build(&spec).unwrap();
+        let case = dir.join(name);
+        let ran = std::fs::read_to_string(case.join("inject-dry-run.txt")).unwrap();
+        assert!(
+            ran.starts_with(&tc::render(&commands)),
+            "{name}: the VM ran\n{ran}\nbut the flags now build\n{}",
+            tc::render(&commands)
+        );
+        let qdiscs =
+            parse_qdiscs(&std::fs::read_to_string(case.join("tc-qdisc.json")).unwrap()).unwrap();
+        let filters =
+            parse_filters(&std::fs::read_to_string(case.join("tc-filter.json")).unwrap()).unwrap();
+        let v = verify(&commands, &qdiscs, &filters);
+        assert!(v.ok, "{name}: {}", v.mismatches());
+        cases += 1;
+    }
+    assert_eq!(cases, 10);
+}
