@@ -16,7 +16,7 @@
 //! capture's units are streamed from the analyzer's spill, twice (summary, then the report list).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -121,16 +121,7 @@ fn for_each_unit(
     spill: &mut Spill,
     mut f: impl FnMut(UnitJson) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let reader = spill.reader()?;
-    for line in reader.lines() {
-        let line = line?;
-        if line.is_empty() {
-            continue;
-        }
-        let u: UnitJson = serde_json::from_str(&line)?;
-        f(u)?;
-    }
-    Ok(())
+    spill.for_each_object(|bytes| f(serde_json::from_slice(bytes)?))
 }
 
 /// One unit with its comparison.
@@ -628,7 +619,7 @@ mod tests {
     }
 
     fn spill(units: &[UnitJson]) -> Spill {
-        let mut s = Spill::new().unwrap();
+        let mut s = Spill::new(256).unwrap();
         for u in units {
             s.push(u);
         }

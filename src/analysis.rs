@@ -3,100 +3,176 @@
 //! per-stream session facts, latency distributions, transactions and the logical units whose
 //! round trips an injected delay multiplies.
 //!
-//! Exchanges are written out as JSON lines to a spill file as they complete, so memory does not
-//! grow with the number of requests; the report splices the file back in.
+//! Exchanges are written out, already in their final JSON form, to a spill (a small buffer that
+//! overflows to a file) as they complete, so memory does not grow with the number of requests;
+//! the report copies the spilled bytes back in.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::rc::Rc;
 use wirelag_dissectors::mysql::{
     self, Command, Exchange, MysqlConnection, MysqlEvent, ResponseStatus,
 };
 use wirelag_dissectors::sql::{self, StatementClass};
 use wirelag_dissectors::tcp::reassembly::Chunk;
-use wirelag_dissectors::tcp::stream::{Direction, Endpoint, PayloadSink, StreamId, StreamTable};
+use wirelag_dissectors::tcp::stream::{
+    Direction, Endpoint, FxBuildHasher, PayloadSink, StreamId, StreamTable,
+};
 use wirelag_dissectors::Timestamp;
+
+use crate::json_writer;
+
+/// Maps on the per-exchange path, keyed by values the capture controls only within bounds
+/// (their sizes are capped); their iteration order never reaches the report (it is sorted).
+type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
 /// A list of JSON objects written to an unlinked temporary file as they are produced, so that
 /// report sections proportional to the capture's size do not live in memory.
+///
+/// The file holds the objects already in their final form, comma-separated (JSON strings
+/// escape commas' meaning away only inside quotes, which [`Spill::for_each_object`] honours),
+/// so that splicing them into the report is a plain byte copy.
 pub struct Spill {
     file: std::fs::File,
-    writer: BufWriter<std::fs::File>,
+    /// The newest objects; written to the file when the next one would take it past `mem_cap`.
+    /// A capture whose section fits stays in memory and never touches the file.
+    buf: Vec<u8>,
+    mem_cap: usize,
+    in_file: bool,
     pub count: u64,
     error: Option<std::io::Error>,
 }
 
 impl Spill {
-    pub fn new() -> std::io::Result<Spill> {
-        let file = unlinked_tempfile()?;
-        let writer = BufWriter::with_capacity(1 << 16, file.try_clone()?);
+    /// A spill holding up to `mem_cap` bytes in memory before it writes to its file.
+    pub fn new(mem_cap: usize) -> std::io::Result<Spill> {
         Ok(Spill {
-            file,
-            writer,
+            file: unlinked_tempfile()?,
+            buf: Vec::new(),
+            mem_cap: mem_cap.max(1 << 16),
+            in_file: false,
             count: 0,
             error: None,
         })
     }
 
-    pub fn push<T: Serialize>(&mut self, value: &T) {
+    /// Appends one object already encoded as compact JSON.
+    pub fn push_json(&mut self, object: &[u8]) {
         if self.error.is_some() {
             return;
         }
-        let r = serde_json::to_writer(&mut self.writer, value)
-            .map_err(std::io::Error::other)
-            .and_then(|_| self.writer.write_all(b"\n"));
-        match r {
-            Ok(()) => self.count += 1,
-            Err(e) => self.error = Some(e),
-        }
-    }
-
-    /// Flushes and rewinds; the objects can then be read back line by line.
-    pub fn reader(&mut self) -> std::io::Result<std::io::BufReader<std::fs::File>> {
-        use std::io::Seek;
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        self.writer.flush()?;
-        let mut f = self.file.try_clone()?;
-        f.seek(std::io::SeekFrom::Start(0))?;
-        Ok(std::io::BufReader::new(f))
-    }
-
-    /// Writes the objects as the elements of a JSON array. Each object is one line (serde_json
-    /// escapes newlines inside strings), so the separators are the newlines turned to commas.
-    pub fn write_array(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        use std::io::Read;
-        out.write_all(b"[")?;
-        let mut reader = self.reader()?;
-        let mut buf = vec![0u8; 1 << 20];
-        // The last newline of the file must not become a comma: hold one byte back.
-        let mut held: Option<u8> = None;
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
+        let sep = usize::from(self.count > 0);
+        if self.buf.len() + sep + object.len() > self.mem_cap {
+            if let Err(e) = self.flush_to_file() {
+                self.error = Some(e);
+                return;
             }
-            let chunk = buf.get_mut(..n).unwrap_or_default();
-            for b in chunk.iter_mut() {
-                if *b == b'\n' {
-                    *b = b',';
+        }
+        if self.buf.capacity() == 0 {
+            // Reserved once: only the pages written are ever resident.
+            self.buf.reserve_exact(self.mem_cap);
+        }
+        if sep == 1 {
+            self.buf.push(b',');
+        }
+        self.buf.extend_from_slice(object);
+        self.count += 1;
+    }
+
+    pub fn push<T: Serialize>(&mut self, value: &T) {
+        match serde_json::to_vec(value) {
+            Ok(v) => self.push_json(&v),
+            Err(e) => {
+                if self.error.is_none() {
+                    self.error = Some(std::io::Error::other(e));
                 }
             }
-            if let Some(h) = held.take() {
-                out.write_all(&[h])?;
-            }
-            if let Some((last, rest)) = chunk.split_last() {
-                out.write_all(rest)?;
-                held = Some(*last);
-            }
         }
-        if let Some(h) = held.filter(|&h| h != b',') {
-            out.write_all(&[h])?;
+    }
+
+    fn flush_to_file(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+            self.in_file = true;
         }
-        out.write_all(b"]")
+        Ok(())
+    }
+
+    /// The bytes of every object pushed so far, in order, in chunks.
+    fn for_each_chunk(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        use std::io::{Read, Seek};
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        if self.in_file {
+            let mut file = &self.file;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let mut chunk = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                f(chunk.get(..n).unwrap_or_default())?;
+            }
+            file.seek(std::io::SeekFrom::End(0))?;
+        }
+        f(&self.buf)
+    }
+
+    /// Writes the objects as the elements of a JSON array.
+    pub fn write_array(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+        out.write_all(b"[")?;
+        self.for_each_chunk(|bytes| Ok(out.write_all(bytes)?))?;
+        out.write_all(b"]")?;
+        Ok(())
+    }
+
+    /// Reads the objects back one by one (each as its JSON bytes), in the order pushed.
+    pub fn for_each_object(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut object = Vec::new();
+        let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+        self.for_each_chunk(|bytes| {
+            for &b in bytes {
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth = depth.saturating_sub(1),
+                        b',' if depth == 0 => {
+                            f(&object)?;
+                            object.clear();
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                object.push(b);
+            }
+            Ok(())
+        })?;
+        if !object.is_empty() {
+            f(&object)?;
+        }
+        Ok(())
     }
 }
 
@@ -161,6 +237,12 @@ pub struct FollowedExchange {
     pub affected_rows: Option<u64>,
     pub latency_us: Option<i64>,
 }
+
+/// Bytes of spilled JSON buffered in memory before they are written to the spill's file (a
+/// capture whose section fits never touches the file). Holding a whole small report in memory
+/// measured no faster than the page-cache round trip, so the buffers stay small.
+const SPILL_MEMORY_REQUESTS: usize = 1 << 20;
+const SPILL_MEMORY_OTHER: usize = 256 << 10;
 
 /// Transactions kept in memory for the text report's "longest" list.
 const LONGEST_KEPT: usize = 15;
@@ -290,6 +372,26 @@ pub struct TransactionJson {
     pub statements_text: Vec<String>,
 }
 
+impl TransactionJson {
+    /// The same bytes as `serde_json::to_writer(self)` (checked by a test).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = json_writer::Object::begin(out);
+        o.uint("stream", u64::from(self.stream));
+        o.uint("first_frame", self.first_frame);
+        o.uint("last_frame", self.last_frame);
+        o.uint("statements", self.statements);
+        o.uint("round_trips", self.round_trips);
+        o.int("duration_us", self.duration_us);
+        o.int("response_time_us", self.response_time_us);
+        o.str("end", self.end);
+        o.str_array(
+            "statements_text",
+            self.statements_text.iter().map(String::as_str),
+        );
+        o.end();
+    }
+}
+
 struct TxnBuilder {
     first_frame: u64,
     first_ts: Timestamp,
@@ -356,12 +458,36 @@ impl TxnBuilder {
     }
 }
 
+/// Would [`fold_whitespace`] return `s` unchanged? Only single ASCII spaces between words, none
+/// at either end, and no other whitespace (`char::is_whitespace` is ASCII whitespace, the C1
+/// NEL and a few Unicode spaces, all of them outside ASCII except the ones checked here).
+fn is_folded(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        match c {
+            b' ' if prev_space => return false,
+            b' ' => prev_space = true,
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x80.. => return false,
+            _ => prev_space = false,
+        }
+    }
+    true
+}
+
 /// SQL on one line: runs of whitespace (newlines included) become one space.
 pub fn fold_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn short_text(s: &str) -> String {
+    if is_folded(s) && s.len() <= MAX_TEXT_CHARS {
+        // Already on one line and short (bytes >= chars): nothing to fold or cut.
+        return s.to_string();
+    }
     let folded = fold_whitespace(s);
     if folded.chars().count() > MAX_TEXT_CHARS {
         let mut t: String = folded.chars().take(MAX_TEXT_CHARS).collect();
@@ -370,6 +496,15 @@ fn short_text(s: &str) -> String {
     } else {
         folded
     }
+}
+
+/// `SELECT @@...` (case-insensitive, after leading whitespace): the session reading server
+/// variables, part of a connection's set-up.
+fn starts_with_select_sysvar(s: &str) -> bool {
+    s.trim_start()
+        .as_bytes()
+        .get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"select @@"))
 }
 
 /// A request costs a round trip when the client waits for an answer.
@@ -412,7 +547,7 @@ struct StreamState {
     latency_summary: Option<LatencyJson>,
     /// Class and fingerprint of each prepared statement, computed once per statement id
     /// (executes repeat the same SQL).
-    prepared: HashMap<u32, (StatementClass, String)>,
+    prepared: FxHashMap<u32, (StatementClass, Rc<str>)>,
     latency_count: u64,
     latency_sum_us: u64,
     latency_max_us: u64,
@@ -439,7 +574,7 @@ impl StreamState {
             last_end: None,
             latency: None,
             latency_summary: None,
-            prepared: HashMap::new(),
+            prepared: FxHashMap::default(),
             latency_count: 0,
             latency_sum_us: 0,
             latency_max_us: 0,
@@ -497,9 +632,9 @@ pub struct Analyzer {
     streams: Vec<Option<StreamState>>,
     events: Vec<MysqlEvent>,
     pub requests: Spill,
-    by_command: HashMap<&'static str, Histogram<u32>>,
-    by_fingerprint: HashMap<String, FingerprintStats>,
-    by_server: HashMap<Endpoint, Histogram<u32>>,
+    by_command: FxHashMap<&'static str, Histogram<u32>>,
+    by_fingerprint: FxHashMap<String, FingerprintStats>,
+    by_server: FxHashMap<Endpoint, Histogram<u32>>,
     pub transactions: Spill,
     /// The longest transactions, longest first (bounded).
     pub longest: Vec<TransactionJson>,
@@ -518,6 +653,8 @@ pub struct Analyzer {
     /// `follow`: the stream whose exchanges are kept in memory, and those exchanges.
     follow: Option<StreamId>,
     pub followed: Vec<FollowedExchange>,
+    /// Reused buffer for encoding one spilled object.
+    json_scratch: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -540,7 +677,7 @@ struct RequestJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fingerprint: Option<String>,
+    fingerprint: Option<&'a str>,
     latency_us: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exchange_us: Option<i64>,
@@ -562,19 +699,52 @@ struct RequestJson<'a> {
     response_bytes: u64,
 }
 
+impl RequestJson<'_> {
+    /// The same bytes as `serde_json::to_writer(self)` (checked by a test), several times faster.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = json_writer::Object::begin(out);
+        o.uint("stream", u64::from(self.stream));
+        o.uint("frame", self.frame);
+        o.uint("request_first_frame", self.request_first_frame);
+        o.opt_uint("response_frame", self.response_frame);
+        o.some_uint("response_last_frame", self.response_last_frame);
+        o.int("time_rel_us", self.time_rel_us);
+        o.str("protocol", self.protocol);
+        o.str("command", self.command);
+        o.some_uint("command_code", self.command_code.map(u64::from));
+        o.some_str("statement", self.statement);
+        o.some_uint("statement_id", self.statement_id.map(u64::from));
+        o.some_str("class", self.class);
+        o.some_str("fingerprint", self.fingerprint);
+        o.opt_int("latency_us", self.latency_us);
+        o.some_int("exchange_us", self.exchange_us);
+        o.str("status", self.status);
+        o.some_uint("error_code", self.error_code.map(u64::from));
+        o.some_str("error_message", self.error_message);
+        o.some_str("sql_state", self.sql_state);
+        o.some_uint("rows", self.rows);
+        o.some_uint("columns", self.columns);
+        o.some_uint("affected_rows", self.affected_rows);
+        o.uint("result_sets", u64::from(self.result_sets));
+        o.uint("request_bytes", self.request_bytes);
+        o.uint("response_bytes", self.response_bytes);
+        o.end();
+    }
+}
+
 impl Analyzer {
     pub fn new(decode_as: Vec<u16>) -> std::io::Result<Self> {
         Ok(Analyzer {
             decode_as,
             streams: Vec::new(),
             events: Vec::new(),
-            requests: Spill::new()?,
-            by_command: HashMap::new(),
-            by_fingerprint: HashMap::new(),
-            by_server: HashMap::new(),
-            transactions: Spill::new()?,
+            requests: Spill::new(SPILL_MEMORY_REQUESTS)?,
+            by_command: FxHashMap::default(),
+            by_fingerprint: FxHashMap::default(),
+            by_server: FxHashMap::default(),
+            transactions: Spill::new(SPILL_MEMORY_OTHER)?,
             longest: Vec::new(),
-            units: Spill::new()?,
+            units: Spill::new(SPILL_MEMORY_OTHER)?,
             anomalies: HashMap::new(),
             errors: Vec::new(),
             endpoints: Vec::new(),
@@ -584,6 +754,7 @@ impl Analyzer {
             live_stream_histograms: 0,
             follow: None,
             followed: Vec::new(),
+            json_scratch: Vec::new(),
         })
     }
 
@@ -814,7 +985,7 @@ impl Analyzer {
             statement: x.statement.as_deref(),
             statement_id: x.statement_id,
             class: class.map(StatementClass::name),
-            fingerprint: fingerprint.clone(),
+            fingerprint: fingerprint.as_deref(),
             latency_us,
             exchange_us,
             status: x.status.name(),
@@ -828,7 +999,11 @@ impl Analyzer {
             request_bytes: x.request_bytes,
             response_bytes: x.response_bytes,
         };
-        self.requests.push(&rec);
+        let mut json = std::mem::take(&mut self.json_scratch);
+        json.clear();
+        rec.write_json(&mut json);
+        self.requests.push_json(&json);
+        self.json_scratch = json;
         if self.follow == Some(stream) {
             self.followed.push(FollowedExchange {
                 request_first_frame: x.request_first_frame,
@@ -868,27 +1043,27 @@ impl Analyzer {
                 .or_insert_with(|| new_histogram(3))
                 .saturating_record(v);
             if let Some(fp) = fingerprint.as_deref() {
-                let known = self.by_fingerprint.contains_key(fp);
-                let key = if known || self.by_fingerprint.len() < MAX_FINGERPRINTS {
-                    fp
-                } else {
-                    "(other fingerprints)"
+                // Look up by reference first: a known fingerprint costs no allocation.
+                let e = match self.by_fingerprint.get_mut(fp) {
+                    Some(e) => e,
+                    None => {
+                        let key = if self.by_fingerprint.len() < MAX_FINGERPRINTS {
+                            fp
+                        } else {
+                            "(other fingerprints)"
+                        };
+                        self.by_fingerprint
+                            .entry(key.to_string())
+                            .or_insert_with(|| FingerprintStats {
+                                class: class.map_or("other", StatementClass::name),
+                                example: short_text(x.statement.as_deref().unwrap_or("")),
+                                hist: new_histogram(2),
+                                total_us: 0,
+                            })
+                    }
                 };
-                if !self.by_fingerprint.contains_key(key) {
-                    self.by_fingerprint.insert(
-                        key.to_string(),
-                        FingerprintStats {
-                            class: class.map_or("other", StatementClass::name),
-                            example: short_text(x.statement.as_deref().unwrap_or("")),
-                            hist: new_histogram(2),
-                            total_us: 0,
-                        },
-                    );
-                }
-                if let Some(e) = self.by_fingerprint.get_mut(key) {
-                    e.hist.saturating_record(v);
-                    e.total_us += v;
-                }
+                e.hist.saturating_record(v);
+                e.total_us += v;
             }
             if let Some((_, server)) = self.endpoints.get(stream as usize).copied().flatten() {
                 self.by_server
@@ -940,7 +1115,7 @@ impl Analyzer {
             || (is_sql
                 && x.statement
                     .as_deref()
-                    .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("select @@")));
+                    .is_some_and(starts_with_select_sysvar));
         let in_setup = st.setup_open && (handshake_turn || session_setting) && st.txn.is_none();
         if in_setup {
             st.setup_statements += u64::from(!handshake_turn);
@@ -1055,7 +1230,7 @@ impl Analyzer {
                 round_trips: 1,
                 duration_us: end_ts.since(x.request_first_ts).as_micros(),
                 shape: ShapeHash(shape).hex(),
-                fingerprint,
+                fingerprint: fingerprint.map(|f| f.to_string()),
             });
         }
     }
@@ -1066,22 +1241,22 @@ impl Analyzer {
         stream: StreamId,
         x: &Exchange,
         text: &str,
-    ) -> (StatementClass, String) {
+    ) -> (StatementClass, Rc<str>) {
         const MAX_PREPARED: usize = 1024;
         let id = x
             .statement_id
             .filter(|_| matches!(x.command, Command::StmtExecute | Command::StmtPrepare));
         if let (Some(id), Some(st)) = (id, self.state(stream)) {
             if let Some((c, f)) = st.prepared.get(&id) {
-                return (*c, f.clone());
+                return (*c, Rc::clone(f));
             }
-            let computed = (sql::classify(text), sql::fingerprint(text));
+            let computed = (sql::classify(text), Rc::from(sql::fingerprint(text)));
             if st.prepared.len() < MAX_PREPARED {
-                st.prepared.insert(id, computed.clone());
+                st.prepared.insert(id, (computed.0, Rc::clone(&computed.1)));
             }
             return computed;
         }
-        (sql::classify(text), sql::fingerprint(text))
+        (sql::classify(text), Rc::from(sql::fingerprint(text)))
     }
 
     /// A finished transaction: into the report, its unit, and the bounded "longest" list.
@@ -1097,7 +1272,11 @@ impl Analyzer {
             shape: shape.hex(),
             fingerprint: None,
         });
-        self.transactions.push(&t);
+        let mut json = std::mem::take(&mut self.json_scratch);
+        json.clear();
+        t.write_json(&mut json);
+        self.transactions.push_json(&json);
+        self.json_scratch = json;
         let slot = self
             .longest
             .partition_point(|x| x.duration_us >= t.duration_us);
@@ -1326,12 +1505,181 @@ impl PayloadSink for Analyzer {
             if let Role::Mysql(conn) = &st.role {
                 st.session.compressed |= conn.compressed();
                 st.role = Role::Closed;
-                st.prepared = HashMap::new();
+                st.prepared = FxHashMap::default();
                 if let Some(h) = st.latency.take() {
                     st.latency_summary = Some(summarize(&h));
                     self.live_stream_histograms = self.live_stream_histograms.saturating_sub(1);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(statement: Option<&'static str>, absent: bool) -> RequestJson<'static> {
+        let some = |v| if absent { None } else { Some(v) };
+        RequestJson {
+            stream: 7,
+            frame: 12,
+            request_first_frame: 11,
+            response_frame: some(13),
+            response_last_frame: some(14),
+            time_rel_us: -5,
+            protocol: "mysql",
+            command: "COM_QUERY",
+            command_code: if absent { None } else { Some(3) },
+            statement,
+            statement_id: if absent { None } else { Some(u32::MAX) },
+            class: if absent { None } else { Some("select") },
+            fingerprint: statement,
+            latency_us: if absent { None } else { Some(i64::MIN) },
+            exchange_us: if absent { None } else { Some(0) },
+            status: "result_set",
+            error_code: if absent { None } else { Some(1064) },
+            error_message: if absent {
+                None
+            } else {
+                Some("You have an error \"near\"\n")
+            },
+            sql_state: if absent { None } else { Some("42000") },
+            rows: some(u64::MAX),
+            columns: some(0),
+            affected_rows: some(10),
+            result_sets: 1,
+            request_bytes: 22,
+            response_bytes: 64,
+        }
+    }
+
+    #[test]
+    fn request_json_is_what_serde_json_writes() {
+        for statement in [
+            None,
+            Some("SELECT c FROM sbtest1 WHERE id=?"),
+            Some("INSERT INTO t VALUES ('a\tb\\c', \"\u{1}\u{7f}\", 'é…')"),
+        ] {
+            for absent in [false, true] {
+                let r = request(statement, absent);
+                let mut ours = Vec::new();
+                r.write_json(&mut ours);
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    serde_json::to_string(&r).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn transaction_json_is_what_serde_json_writes() {
+        for texts in [vec![], vec!["BEGIN".to_string(), "a \"q\"\n\\".to_string()]] {
+            let t = TransactionJson {
+                stream: 3,
+                first_frame: 1,
+                last_frame: 99,
+                statements: 2,
+                round_trips: 3,
+                duration_us: -1,
+                response_time_us: 123_456_789,
+                end: "commit",
+                statements_text: texts,
+            };
+            let mut ours = Vec::new();
+            t.write_json(&mut ours);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&t).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn short_text_fast_path_agrees_with_folding() {
+        let long = "x".repeat(MAX_TEXT_CHARS + 1);
+        let exact = "y".repeat(MAX_TEXT_CHARS);
+        for s in [
+            "",
+            " ",
+            "a",
+            "SELECT 1",
+            " SELECT 1",
+            "SELECT 1 ",
+            "SELECT  1",
+            "SELECT\t1",
+            "SELECT\n1",
+            "SELECT\u{b}1",
+            "SELECT\u{85}1",
+            "SELECT\u{a0}1",
+            "é 1",
+            &long,
+            &exact,
+        ] {
+            let folded = fold_whitespace(s);
+            let expected = if folded.chars().count() > MAX_TEXT_CHARS {
+                let mut t: String = folded.chars().take(MAX_TEXT_CHARS).collect();
+                t.push('…');
+                t
+            } else {
+                folded
+            };
+            assert_eq!(short_text(s), expected, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn select_sysvar_prefix_matches_lowercase_comparison() {
+        for s in [
+            "select @@x",
+            "  SELECT @@version",
+            "SeLeCt @@a",
+            "select @x",
+            "select",
+            "",
+            "\u{e9}select @@",
+        ] {
+            assert_eq!(
+                starts_with_select_sysvar(s),
+                s.trim_start().to_ascii_lowercase().starts_with("select @@"),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn spill_round_trips_objects_through_memory_and_file() {
+        // A tiny memory cap forces the file path; objects contain commas and braces in strings.
+        let mut spill = Spill::new(0).unwrap();
+        let objects: Vec<String> = (0..5000)
+            .map(|i| format!("{{\"i\":{i},\"s\":\"a,b}}{{\\\"\",\"l\":[1,2]}}"))
+            .collect();
+        for o in &objects {
+            spill.push_json(o.as_bytes());
+        }
+        let mut out = Vec::new();
+        spill.write_array(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("[{}]", objects.join(","))
+        );
+        let mut back = Vec::new();
+        spill
+            .for_each_object(|o| {
+                back.push(String::from_utf8(o.to_vec()).unwrap());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(back, objects);
+        // Pushing after reading back appends at the end.
+        spill.push_json(b"{}");
+        let mut out = Vec::new();
+        spill.write_array(&mut out).unwrap();
+        assert!(out.ends_with(b",{}]"));
+        let mut empty = Spill::new(1 << 20).unwrap();
+        let mut out = Vec::new();
+        empty.write_array(&mut out).unwrap();
+        assert_eq!(out, b"[]");
     }
 }

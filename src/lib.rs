@@ -14,6 +14,7 @@ pub mod fields;
 pub mod filter;
 pub mod frame_info;
 pub mod inject;
+pub mod json_writer;
 pub mod pipeline;
 pub mod report;
 pub mod signals;

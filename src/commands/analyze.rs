@@ -2,7 +2,7 @@
 //! into transactions and logical units; text or JSON (`wirelag.report/v1`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -77,7 +77,7 @@ struct LatencySectionJson {
 }
 
 fn first_timestamp(path: &Path) -> Option<Timestamp> {
-    let mut s = open_capture(path).ok()?;
+    let mut s = crate::capture::file::FileSource::open_for_peek(path).ok()?;
     s.next_packet().ok().flatten().map(|p| p.ts)
 }
 
@@ -676,35 +676,30 @@ fn write_text(
             "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} statement",
             "stream", "frame", "resp", "command", "latency", "status"
         )?;
-        for line in analyzer
+        analyzer
             .requests
-            .reader()
-            .context("reading back the request list")?
-            .lines()
-        {
-            let line = line?;
-            if line.is_empty() {
-                continue;
-            }
-            let r: serde_json::Value = serde_json::from_str(&line)?;
-            let status = match r["error_code"].as_u64() {
-                Some(code) => format!("error {code}"),
-                None => r["status"].as_str().unwrap_or("").to_string(),
-            };
-            writeln!(
-                out,
-                "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} {}",
-                r["stream"],
-                r["frame"],
-                r["response_frame"]
-                    .as_u64()
-                    .map_or("-".into(), |f| f.to_string()),
-                r["command"].as_str().unwrap_or(""),
-                r["latency_us"].as_u64().map_or("-".into(), us),
-                status,
-                clip(&fold_whitespace(r["statement"].as_str().unwrap_or("")), 100)
-            )?;
-        }
+            .for_each_object(|object| {
+                let r: serde_json::Value = serde_json::from_slice(object)?;
+                let status = match r["error_code"].as_u64() {
+                    Some(code) => format!("error {code}"),
+                    None => r["status"].as_str().unwrap_or("").to_string(),
+                };
+                writeln!(
+                    out,
+                    "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} {}",
+                    r["stream"],
+                    r["frame"],
+                    r["response_frame"]
+                        .as_u64()
+                        .map_or("-".into(), |f| f.to_string()),
+                    r["command"].as_str().unwrap_or(""),
+                    r["latency_us"].as_u64().map_or("-".into(), us),
+                    status,
+                    clip(&fold_whitespace(r["statement"].as_str().unwrap_or("")), 100)
+                )?;
+                Ok(())
+            })
+            .context("reading back the request list")?;
     }
     Ok(())
 }
