@@ -259,8 +259,12 @@ fn median(v: &mut [i64]) -> Option<i64> {
 
 impl Amplification {
     /// Compares the delayed capture's units (and optionally a baseline's) under the known delay.
+    /// `totals`: units, round trips and duration per kind, as summed while the units were
+    /// written; with neither a baseline nor a delay they are all there is to say, and the units
+    /// are not read back.
     pub fn compute(
         units: &mut Spill,
+        totals: &BTreeMap<String, KindSummary>,
         baseline: Option<(String, BaselineUnits)>,
         known: Option<&KnownDelay>,
     ) -> anyhow::Result<Amplification> {
@@ -269,6 +273,21 @@ impl Amplification {
             (None, Some(_)) => Basis::Model,
             (None, None) => Basis::None,
         };
+        if basis == Basis::None {
+            return Ok(Amplification {
+                injected_delay_us: None,
+                delay_source: DelaySource::None,
+                assumption: ASSUMPTION_NONE.to_string(),
+                basis,
+                baseline_file: None,
+                baseline_units: 0,
+                baseline_dropped: 0,
+                by_kind: totals.clone(),
+                verdict: verdict(basis, DelaySource::None, None, None, &[], 0),
+                top: Vec::new(),
+                baseline: None,
+            });
+        }
         let (baseline_file, mut baseline) = match baseline {
             Some((f, b)) => (Some(f), Some(b)),
             None => (None, None),
@@ -422,7 +441,14 @@ impl Amplification {
         // Reopen the object to append the streamed unit list.
         head_bytes.pop();
         out.write_all(&head_bytes)?;
-        out.write_all(b",\"units\":[")?;
+        out.write_all(b",\"units\":")?;
+        if self.basis == Basis::None {
+            // Nothing to add to the units: they go out as they were written.
+            units.write_array(out)?;
+            out.write_all(b"}")?;
+            return Ok(());
+        }
+        out.write_all(b"[")?;
         if let Some(b) = self.baseline.as_mut() {
             b.rewind();
         }
@@ -654,9 +680,13 @@ mod tests {
             b.add(u);
         }
         let mut units = spill(&delayed);
-        let mut a =
-            Amplification::compute(&mut units, Some(("b.pcap".into(), b)), Some(&known(20)))
-                .unwrap();
+        let mut a = Amplification::compute(
+            &mut units,
+            &BTreeMap::new(),
+            Some(("b.pcap".into(), b)),
+            Some(&known(20)),
+        )
+        .unwrap();
         assert_eq!(a.basis, Basis::Baseline);
         let t = &a.by_kind["transaction"];
         assert_eq!((t.units, t.matched, t.round_trips), (3, 2, 17));
@@ -693,6 +723,7 @@ mod tests {
         base.iter().for_each(|u| b.add(u));
         let a = Amplification::compute(
             &mut spill(&delayed),
+            &BTreeMap::new(),
             Some(("b".into(), b)),
             Some(&known(40)),
         )
@@ -707,6 +738,7 @@ mod tests {
         b.add(&unit("transaction", "t", 4, 4));
         let a = Amplification::compute(
             &mut spill(&[unit("transaction", "t", 4, 164)]),
+            &BTreeMap::new(),
             Some(("b".into(), b)),
             Some(&known(20)),
         )
@@ -723,7 +755,13 @@ mod tests {
             b.add(&unit("statement", "s", 1, 1));
             delayed.push(unit("statement", "s", 1, 31 + (i % 2)));
         }
-        let a = Amplification::compute(&mut spill(&delayed), Some(("b".into(), b)), None).unwrap();
+        let a = Amplification::compute(
+            &mut spill(&delayed),
+            &BTreeMap::new(),
+            Some(("b".into(), b)),
+            None,
+        )
+        .unwrap();
         assert_eq!(a.delay_source, DelaySource::Inferred);
         assert_eq!(a.injected_delay_us, Some(31_000));
         assert_eq!(a.verdict.status, VerdictStatus::Visible);
@@ -735,7 +773,13 @@ mod tests {
             unit("transaction", "t", 7, 152),
             unit("statement", "s", 1, 21),
         ];
-        let a = Amplification::compute(&mut spill(&delayed), None, Some(&known(20))).unwrap();
+        let a = Amplification::compute(
+            &mut spill(&delayed),
+            &BTreeMap::new(),
+            None,
+            Some(&known(20)),
+        )
+        .unwrap();
         assert_eq!(a.basis, Basis::Model);
         assert_eq!(a.by_kind["transaction"].added_us, Some(140_000));
         assert_eq!(a.by_kind["transaction"].mean_factor, Some(7.0));
@@ -745,17 +789,35 @@ mod tests {
             unit("transaction", "t", 7, 30),
             unit("statement", "s", 1, 1),
         ];
-        let a = Amplification::compute(&mut spill(&fast), None, Some(&known(20))).unwrap();
+        let a = Amplification::compute(&mut spill(&fast), &BTreeMap::new(), None, Some(&known(20)))
+            .unwrap();
         assert_eq!(a.verdict.status, VerdictStatus::NotVisible);
     }
 
     #[test]
     fn nothing_known_is_unknown() {
-        let a = Amplification::compute(&mut spill(&[unit("statement", "s", 1, 1)]), None, None)
-            .unwrap();
+        let mut totals = BTreeMap::new();
+        totals.insert(
+            "statement".to_string(),
+            KindSummary {
+                units: 1,
+                round_trips: 1,
+                duration_us: 1000,
+                ..KindSummary::default()
+            },
+        );
+        let u = [unit("statement", "s", 1, 1)];
+        let mut units = spill(&u);
+        let mut a = Amplification::compute(&mut units, &totals, None, None).unwrap();
         assert_eq!(a.basis, Basis::None);
         assert_eq!(a.delay_source, DelaySource::None);
         assert_eq!(a.verdict.status, VerdictStatus::Unknown);
         assert_eq!(a.assumption, ASSUMPTION_NONE);
+        assert_eq!(a.by_kind, totals);
+        let mut out = Vec::new();
+        a.write_json(&mut units, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["units"][0], serde_json::to_value(&u[0]).unwrap());
+        assert_eq!(v["by_kind"]["statement"]["round_trips"], 1);
     }
 }

@@ -639,6 +639,9 @@ pub struct Analyzer {
     /// The longest transactions, longest first (bounded).
     pub longest: Vec<TransactionJson>,
     pub units: Spill,
+    /// Units, round trips and duration per unit kind, summed as units are written (so a report
+    /// without a delay or baseline never reads the units back).
+    pub unit_totals: std::collections::BTreeMap<String, crate::amplify::KindSummary>,
     pub anomalies: HashMap<&'static str, u64>,
     pub errors: Vec<(StreamId, u64, u16, String)>,
     /// Endpoints of each stream, filled when the stream is first seen (from the table).
@@ -745,6 +748,7 @@ impl Analyzer {
             transactions: Spill::new(SPILL_MEMORY_OTHER)?,
             longest: Vec::new(),
             units: Spill::new(SPILL_MEMORY_OTHER)?,
+            unit_totals: std::collections::BTreeMap::new(),
             anomalies: HashMap::new(),
             errors: Vec::new(),
             endpoints: Vec::new(),
@@ -1221,7 +1225,7 @@ impl Analyzer {
         let statement = matches!(x.command, Command::Query | Command::StmtExecute);
         if !joined && !in_setup && statement && costs_round_trip(x) {
             let (last_frame, end_ts) = exchange_end(x);
-            self.units.push(&UnitJson {
+            self.push_unit(&UnitJson {
                 stream,
                 kind: "statement".into(),
                 first_frame: x.request_first_frame,
@@ -1233,6 +1237,17 @@ impl Analyzer {
                 fingerprint: fingerprint.map(|f| f.to_string()),
             });
         }
+    }
+
+    fn push_unit(&mut self, u: &UnitJson) {
+        self.units.push(u);
+        let k = match self.unit_totals.get_mut(u.kind.as_str()) {
+            Some(k) => k,
+            None => self.unit_totals.entry(u.kind.clone()).or_default(),
+        };
+        k.units += 1;
+        k.round_trips += u.round_trips;
+        k.duration_us += u.duration_us;
     }
 
     /// Statement class and fingerprint; for prepared statements computed once per statement id.
@@ -1261,7 +1276,7 @@ impl Analyzer {
 
     /// A finished transaction: into the report, its unit, and the bounded "longest" list.
     fn record_transaction(&mut self, t: TransactionJson, shape: ShapeHash) {
-        self.units.push(&UnitJson {
+        self.push_unit(&UnitJson {
             stream: t.stream,
             kind: "transaction".into(),
             first_frame: t.first_frame,
@@ -1345,7 +1360,7 @@ impl Analyzer {
             self.record_transaction(t, shape);
         }
         for u in &units {
-            self.units.push(u);
+            self.push_unit(u);
         }
         Ok(())
     }

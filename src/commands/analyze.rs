@@ -125,9 +125,13 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .as_ref()
             .is_none_or(|s| s.get(stream as usize).copied().unwrap_or(false))
     };
-    let mut amplification =
-        Amplification::compute(&mut analyzer.units, baseline, args.delay.as_ref())
-            .context("reading back the unit list")?;
+    let mut amplification = Amplification::compute(
+        &mut analyzer.units,
+        &analyzer.unit_totals,
+        baseline,
+        args.delay.as_ref(),
+    )
+    .context("reading back the unit list")?;
     let start = pipeline.first_ts().unwrap_or_default();
     let table = pipeline.table();
 
