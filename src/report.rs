@@ -104,27 +104,119 @@ impl CaptureJson {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
-/// so a crash never leaves half a report.
+/// A file written atomically: the bytes go to a temporary file in the same directory, which
+/// [`AtomicFile::commit`] syncs and renames over `path`, so a crash (or an error before the
+/// commit, which removes the temporary file) never leaves half a report. Streams: a report of any
+/// size is written without holding it in memory.
+pub struct AtomicFile {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
+        use anyhow::Context;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "report".into());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        Ok(AtomicFile {
+            tmp,
+            path: path.to_path_buf(),
+            file: Some(std::io::BufWriter::with_capacity(1 << 16, f)),
+        })
+    }
+
+    pub fn commit(mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let Some(w) = self.file.take() else {
+            anyhow::bail!("{} was already committed", self.path.display());
+        };
+        let f = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", self.tmp.display()))?;
+        drop(f);
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.path.display()
+            )
+        })
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(std::io::Error::other("report already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Not committed: the half-written temporary file goes.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see [`AtomicFile`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut f = AtomicFile::create(path)?;
     f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_file_appears_only_on_commit() {
+        let dir = std::env::temp_dir().join(format!("wirelag-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.json");
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"{\"half\":").unwrap();
+        drop(f);
+        assert!(!path.exists());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "temp file left"
+        );
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"{}").unwrap();
+        assert!(!path.exists());
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        write_atomically(&path, b"[]").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"[]");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -19,7 +19,7 @@ use crate::commands::{
 };
 use crate::filter::DisplayFilter;
 use crate::pipeline::{self, Pipeline};
-use crate::report::{write_atomically, CaptureJson};
+use crate::report::{AtomicFile, CaptureJson};
 
 pub struct AnalyzeArgs {
     pub capture: PathBuf,
@@ -170,8 +170,11 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     mysql_anomalies.retain(|_, v| *v > 0);
     let capture = CaptureJson::new(path, &summary, &pipeline);
 
-    let mut doc: Vec<u8> = Vec::new();
-    let target: &mut dyn Write = if args.output.is_some() { &mut doc } else { out };
+    let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let target: &mut dyn Write = match file.as_mut() {
+        Some(f) => f,
+        None => out,
+    };
     if args.json {
         write_json(
             target,
@@ -200,8 +203,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             &mysql_anomalies,
         )?;
     }
-    if let Some(o) = &args.output {
-        write_atomically(o, &doc)?;
+    if let Some(f) = file {
+        f.commit()?;
     }
     out.flush()?;
     truncation_error(path, &summary, pipeline.frames())
