@@ -104,3 +104,38 @@ fn every_fixture_is_documented() {
         );
     }
 }
+
+/// fixtures/netem40-*.pcap: the same MySQL workload without and with a real 40 ms netem delay on
+/// the server's replies (recorded in the project's VM). The comparison must find the delay once
+/// per round trip: 3 for each set-up (SYN-ACK, greeting, login), 5 for the transaction, 1 per
+/// single statement.
+#[test]
+fn amplification_of_a_real_netem_delay() {
+    let out = wirelag()
+        .args(["analyze", "--json", "--delay", "40", "--baseline"])
+        .arg(fixture("netem40-baseline.pcap"))
+        .arg(fixture("netem40-delayed.pcap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &v["amplification"];
+    assert_eq!(a["verdict"]["status"], "visible", "{}", a["verdict"]);
+    let expect = [("setup", 3.0), ("transaction", 5.0), ("statement", 1.0)];
+    let units = a["units"].as_array().unwrap();
+    for (kind, factor) in expect {
+        let of_kind: Vec<_> = units.iter().filter(|u| u["kind"] == kind).collect();
+        assert!(!of_kind.is_empty(), "no {kind} unit");
+        for u in of_kind {
+            assert_eq!(u["round_trips"].as_f64(), Some(factor), "{u}");
+            let f = u["factor"].as_f64().unwrap();
+            assert!((f - factor).abs() <= 0.1 * factor, "{kind} factor {f}: {u}");
+        }
+    }
+    assert_eq!(a["by_kind"]["transaction"]["matched"], 1);
+    assert_eq!(a["by_kind"]["statement"]["matched"], 5);
+}

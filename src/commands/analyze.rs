@@ -453,12 +453,13 @@ fn write_amplification(out: &mut dyn Write, a: &Amplification) -> anyhow::Result
             };
             writeln!(
                 out,
-                "    {} on stream {} frames {}-{}: {} round trips, {}{base}; added {}{factor}",
+                "    {} on stream {} frames {}-{}: {} round trip{}, {}{base}; added {}{factor}",
                 u.unit.kind,
                 u.unit.stream,
                 u.unit.first_frame,
                 u.unit.last_frame,
                 u.unit.round_trips,
+                if u.unit.round_trips == 1 { "" } else { "s" },
                 fmt_ms(u.unit.duration_us),
                 fmt_ms(u.added_us.unwrap_or(0)),
             )?;
