@@ -1344,13 +1344,17 @@ impl Analyzer {
                 Some(s) => (s.last_frame, s.last_ts),
                 None => st.last_end.unwrap_or_default(),
             };
+            // Closing with FIN both ways is a turn too: one side's FIN waits for the other's.
+            let close = u64::from(tcp.is_some_and(|s| {
+                s.stats(Direction::ToServer).fin && s.stats(Direction::ToClient).fin
+            }));
             units.push(UnitJson {
                 stream,
                 kind: "connection".into(),
                 first_frame,
                 last_frame,
                 statements: st.exchanges,
-                round_trips: handshake + st.round_trips,
+                round_trips: handshake + st.round_trips + close,
                 duration_us: last_ts.since(first_ts).as_micros(),
                 shape: st.connection_shape.hex(),
                 fingerprint: None,
