@@ -517,7 +517,17 @@ pub struct TransactionJson {
 
 impl TransactionJson {
     /// The same bytes as `serde_json::to_writer(self)` (checked by a test).
+    #[cfg(test)]
     fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_with_texts(self.statements_text.iter().map(String::as_str), out);
+    }
+
+    /// The JSON of this transaction with `texts` as its `statements_text`.
+    fn write_json_with_texts<'s>(
+        &self,
+        texts: impl IntoIterator<Item = &'s str>,
+        out: &mut Vec<u8>,
+    ) {
         let mut o = json_writer::Object::begin(out);
         o.uint("stream", u64::from(self.stream));
         o.uint("first_frame", self.first_frame);
@@ -527,10 +537,7 @@ impl TransactionJson {
         o.int("duration_us", self.duration_us);
         o.int("response_time_us", self.response_time_us);
         o.str("end", self.end);
-        o.str_array(
-            "statements_text",
-            self.statements_text.iter().map(String::as_str),
-        );
+        o.str_array("statements_text", texts);
         o.end();
     }
 }
@@ -543,7 +550,44 @@ struct TxnBuilder {
     statements: u64,
     round_trips: u64,
     response_ns: i64,
-    texts: Vec<String>,
+    texts: Texts,
+    shape: ShapeHash,
+}
+
+/// A transaction's statement texts (folded and cut, as the report shows them), one after
+/// another in one buffer: one allocation per transaction rather than one per statement.
+#[derive(Default)]
+struct Texts {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push_short(&mut self, s: &str) {
+        push_short_text(&mut self.buf, s);
+        self.ends.push(self.buf.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let t = self.buf.get(start..end).unwrap_or_default();
+            start = end;
+            t
+        })
+    }
+}
+
+/// A transaction that ended, before it is written.
+struct FinishedTxn {
+    /// Without its statement texts (`texts` holds them): only the "longest" list needs them
+    /// as strings.
+    json: TransactionJson,
+    texts: Texts,
     shape: ShapeHash,
 }
 
@@ -557,7 +601,7 @@ impl TxnBuilder {
             statements: 0,
             round_trips: 0,
             response_ns: 0,
-            texts: Vec::new(),
+            texts: Texts::default(),
             shape: ShapeHash::EMPTY,
         }
     }
@@ -579,14 +623,13 @@ impl TxnBuilder {
             self.last_frame = frame;
         }
         if self.texts.len() < MAX_TXN_TEXTS {
-            self.texts.push(short_text(
-                x.statement.as_deref().unwrap_or(x.command.name()),
-            ));
+            self.texts
+                .push_short(x.statement.as_deref().unwrap_or(x.command.name()));
         }
     }
 
-    fn finish(self, stream: StreamId, end: &'static str) -> (TransactionJson, ShapeHash) {
-        let t = TransactionJson {
+    fn finish(self, stream: StreamId, end: &'static str) -> FinishedTxn {
+        let json = TransactionJson {
             stream,
             first_frame: self.first_frame,
             last_frame: self.last_frame,
@@ -595,9 +638,13 @@ impl TxnBuilder {
             duration_us: self.last_ts.since(self.first_ts).as_micros(),
             response_time_us: (self.response_ns + 500) / 1000,
             end,
-            statements_text: self.texts,
+            statements_text: Vec::new(),
         };
-        (t, self.shape)
+        FinishedTxn {
+            json,
+            texts: self.texts,
+            shape: self.shape,
+        }
     }
 }
 
@@ -627,17 +674,24 @@ pub fn fold_whitespace(s: &str) -> String {
 }
 
 fn short_text(s: &str) -> String {
+    let mut out = String::new();
+    push_short_text(&mut out, s);
+    out
+}
+
+/// Appends `s` folded onto one line and cut to MAX_TEXT_CHARS characters (with '…' when cut).
+fn push_short_text(out: &mut String, s: &str) {
     if is_folded(s) && s.len() <= MAX_TEXT_CHARS {
         // Already on one line and short (bytes >= chars): nothing to fold or cut.
-        return s.to_string();
+        out.push_str(s);
+        return;
     }
     let folded = fold_whitespace(s);
     if folded.chars().count() > MAX_TEXT_CHARS {
-        let mut t: String = folded.chars().take(MAX_TEXT_CHARS).collect();
-        t.push('…');
-        t
+        out.extend(folded.chars().take(MAX_TEXT_CHARS));
+        out.push('…');
     } else {
-        folded
+        out.push_str(&folded);
     }
 }
 
@@ -688,9 +742,9 @@ struct StreamState {
     latency: Option<Histogram<u32>>,
     /// The stream's latency summary, frozen (and the histogram dropped) when the stream ends.
     latency_summary: Option<LatencyJson>,
-    /// Class and fingerprint of each prepared statement, computed once per statement id
+    /// Class, fingerprint and shape of each prepared statement, computed once per statement id
     /// (executes repeat the same SQL).
-    prepared: FxHashMap<u32, (StatementClass, Arc<str>)>,
+    prepared: FxHashMap<u32, (StatementClass, Arc<str>, u64)>,
     latency_count: u64,
     latency_sum_us: u64,
     latency_max_us: u64,
@@ -1100,14 +1154,13 @@ impl Analyzer {
             x.command,
             Command::Query | Command::StmtPrepare | Command::StmtExecute
         );
-        let (class, fingerprint) = match (is_sql, x.statement.as_deref()) {
+        let (class, fingerprint, shape) = match (is_sql, x.statement.as_deref()) {
             (true, Some(text)) => {
-                let (c, f) = self.class_and_fingerprint(stream, x, text);
-                (Some(c), Some(f))
+                let (c, f, shape) = self.class_and_fingerprint(stream, x, text);
+                (Some(c), Some(f), shape)
             }
-            _ => (None, None),
+            _ => (None, None, ShapeHash::of(x.command.name())),
         };
-        let shape = ShapeHash::of(fingerprint.as_deref().unwrap_or(x.command.name()));
         let latency = x.response_time();
         let latency_us = latency.map(|d| d.as_micros());
         let exchange_us = x
@@ -1231,7 +1284,7 @@ impl Analyzer {
         }
 
         // Units and transactions.
-        let mut finished: Vec<(TransactionJson, ShapeHash)> = Vec::new();
+        let mut finished: Vec<FinishedTxn> = Vec::new();
         let Some(st) = self.state(stream) else { return };
         st.connection_shape.push(shape);
         st.exchanges += 1;
@@ -1355,8 +1408,8 @@ impl Analyzer {
             }
         }
         st.prelude.clear();
-        for (t, shape) in finished {
-            self.record_transaction(t, shape);
+        for t in finished {
+            self.record_transaction(t);
         }
         let statement = matches!(x.command, Command::Query | Command::StmtExecute);
         if !joined && !in_setup && statement && costs_round_trip(x) {
@@ -1386,33 +1439,44 @@ impl Analyzer {
         k.duration_us += u.duration_us;
     }
 
-    /// Statement class and fingerprint; for prepared statements computed once per statement id.
+    /// Statement class, fingerprint and shape; for prepared statements computed once per
+    /// statement id.
     fn class_and_fingerprint(
         &mut self,
         stream: StreamId,
         x: &Exchange,
         text: &str,
-    ) -> (StatementClass, Arc<str>) {
+    ) -> (StatementClass, Arc<str>, u64) {
         const MAX_PREPARED: usize = 1024;
+        let compute = || {
+            let fingerprint = sql::fingerprint(text);
+            let shape = ShapeHash::of(&fingerprint);
+            (sql::classify(text), Arc::from(fingerprint), shape)
+        };
         let id = x
             .statement_id
             .filter(|_| matches!(x.command, Command::StmtExecute | Command::StmtPrepare));
         if let (Some(id), Some(st)) = (id, self.state(stream)) {
-            if let Some((c, f)) = st.prepared.get(&id) {
-                return (*c, Arc::clone(f));
+            if let Some((c, f, shape)) = st.prepared.get(&id) {
+                return (*c, Arc::clone(f), *shape);
             }
-            let computed = (sql::classify(text), Arc::from(sql::fingerprint(text)));
+            let computed = compute();
             if st.prepared.len() < MAX_PREPARED {
                 st.prepared
-                    .insert(id, (computed.0, Arc::clone(&computed.1)));
+                    .insert(id, (computed.0, Arc::clone(&computed.1), computed.2));
             }
             return computed;
         }
-        (sql::classify(text), Arc::from(sql::fingerprint(text)))
+        compute()
     }
 
     /// A finished transaction: into the report, its unit, and the bounded "longest" list.
-    fn record_transaction(&mut self, t: TransactionJson, shape: ShapeHash) {
+    fn record_transaction(&mut self, finished: FinishedTxn) {
+        let FinishedTxn {
+            json: mut t,
+            texts,
+            shape,
+        } = finished;
         self.push_unit(&UnitRecord {
             stream: t.stream,
             kind: "transaction",
@@ -1424,11 +1488,13 @@ impl Analyzer {
             shape,
             fingerprint: None,
         });
-        self.transactions.push_with(|buf| t.write_json(buf));
+        self.transactions
+            .push_with(|buf| t.write_json_with_texts(texts.iter(), buf));
         let slot = self
             .longest
             .partition_point(|x| x.duration_us >= t.duration_us);
         if slot < LONGEST_KEPT {
+            t.statements_text = texts.iter().map(str::to_string).collect();
             self.longest.insert(slot, t);
             self.longest.truncate(LONGEST_KEPT);
         }
@@ -1489,8 +1555,8 @@ impl Analyzer {
                 fingerprint: None,
             });
         }
-        for (t, shape) in open_txns {
-            self.record_transaction(t, shape);
+        for t in open_txns {
+            self.record_transaction(t);
         }
         for u in &units {
             self.push_unit(u);
