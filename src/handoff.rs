@@ -12,9 +12,14 @@
 use std::cell::Cell;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
+use anyhow::Context;
+
 use wirelag_dissectors::tcp::reassembly::{Chunk, GapReason};
 use wirelag_dissectors::tcp::stream::{Direction, Endpoint, PayloadSink, StreamId};
 use wirelag_dissectors::Timestamp;
+
+use crate::capture::{PacketSource, SourceSummary};
+use crate::pipeline::{self, Pipeline};
 
 /// A batch is sent once it holds this many payload bytes...
 const BATCH_BYTES: usize = 256 << 10;
@@ -307,6 +312,52 @@ pub fn replay(
     }
 }
 
+/// The main pass on two threads: this one reads, decodes, tracks and reassembles (the
+/// pipeline); a second one runs `sink` (for `analyze`, the dissection and analysis) on what
+/// crosses over, in the order it was produced, so the result is the same as on one thread. The
+/// queue between them is bounded, so memory does not grow with the capture. A panic in `sink`
+/// stops the reading and is returned as an error.
+pub fn run(
+    source: &mut dyn PacketSource,
+    pipeline: &mut Pipeline,
+    sink: &mut (dyn PayloadSink + Send),
+) -> anyhow::Result<SourceSummary> {
+    let Link {
+        to_consumer,
+        from_producer,
+        spent,
+        spent_back,
+    } = Link::new();
+    std::thread::scope(|scope| {
+        let consumer = std::thread::Builder::new()
+            .name("wirelag-analysis".into())
+            .spawn_scoped(scope, move || {
+                replay(&from_producer, &spent, sink);
+            })
+            .context("cannot start the analysis thread")?;
+        let consumer_gone = std::cell::Cell::new(false);
+        let read = {
+            let mut forwarder = Forwarder::new(to_consumer, spent_back, &consumer_gone);
+            // Stop reading early if the analysis thread died: its panic is the error to report.
+            pipeline::run(source, pipeline, &mut forwarder, &mut |_| {
+                Ok(!consumer_gone.get())
+            })
+            // Dropping the forwarder sends the last batch and ends the consumer's loop.
+        };
+        match consumer.join() {
+            Ok(()) => read,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(anyhow::anyhow!("the analysis thread failed: {what}"))
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,6 +525,61 @@ mod tests {
                 "calls {calls}, seed {seed}"
             );
         }
+    }
+
+    fn fixture_pipeline(name: &str) -> (crate::capture::file::FileSource, Pipeline) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        let source = crate::commands::open_capture(&path).unwrap();
+        let pipeline = Pipeline::new(wirelag_dissectors::tcp::stream::TrackerConfig {
+            reassemble: true,
+            ..Default::default()
+        });
+        (source, pipeline)
+    }
+
+    #[test]
+    fn a_capture_run_on_two_threads_delivers_what_one_thread_delivers() {
+        for name in [
+            "mysql.pcap",
+            "out-of-order.pcap",
+            "missing-syn.pcap",
+            "ssh-dups.pcap",
+        ] {
+            let (mut source, mut pipeline) = fixture_pipeline(name);
+            let mut direct = Recorder::default();
+            pipeline::run(&mut source, &mut pipeline, &mut direct, &mut |_| Ok(true)).unwrap();
+            let (mut source, mut pipeline) = fixture_pipeline(name);
+            let mut split = Recorder::default();
+            run(&mut source, &mut pipeline, &mut split).unwrap();
+            assert!(!direct.calls.is_empty(), "{name}");
+            assert_eq!(
+                without_repeated_roles(split),
+                without_repeated_roles(direct),
+                "{name}"
+            );
+        }
+    }
+
+    /// A sink that fails on its first payload.
+    struct Panics;
+
+    impl PayloadSink for Panics {
+        fn payload(&mut self, _: StreamId, _: Direction, _: Chunk<'_>) {
+            panic!("the dissector fell over");
+        }
+    }
+
+    #[test]
+    fn a_panic_on_the_analysis_thread_is_an_error_not_a_hang() {
+        let (mut source, mut pipeline) = fixture_pipeline("mysql.pcap");
+        let err = run(&mut source, &mut pipeline, &mut Panics).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the analysis thread failed: the dissector fell over"),
+            "{err}"
+        );
     }
 
     #[test]

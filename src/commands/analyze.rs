@@ -253,7 +253,7 @@ fn analyse(
         reassemble: true,
         ..TrackerConfig::default()
     });
-    let summary = read_on_one_thread_analyse_on_another(&mut source, &mut pipeline, &mut analyzer)?;
+    let summary = handoff::run(&mut source, &mut pipeline, &mut analyzer)?;
     analyzer
         .finish(pipeline.table())
         .context("cannot write the temporary request list")?;
@@ -262,51 +262,6 @@ fn analyse(
         pipeline,
         summary,
         selected,
-    })
-}
-
-/// The main pass on two threads: this one reads, decodes, tracks and reassembles (the
-/// pipeline), a second one dissects and analyses what [`handoff`] carries across, in the order
-/// it was produced (so the report is the same as on one thread). The queue between them is
-/// bounded, so memory does not grow with the capture.
-fn read_on_one_thread_analyse_on_another(
-    source: &mut dyn PacketSource,
-    pipeline: &mut Pipeline,
-    analyzer: &mut Analyzer,
-) -> anyhow::Result<crate::capture::SourceSummary> {
-    let handoff::Link {
-        to_consumer,
-        from_producer,
-        spent,
-        spent_back,
-    } = handoff::Link::new();
-    std::thread::scope(|scope| {
-        let consumer = std::thread::Builder::new()
-            .name("wirelag-analysis".into())
-            .spawn_scoped(scope, move || {
-                handoff::replay(&from_producer, &spent, analyzer);
-            })
-            .context("cannot start the analysis thread")?;
-        let consumer_gone = std::cell::Cell::new(false);
-        let read = {
-            let mut forwarder = handoff::Forwarder::new(to_consumer, spent_back, &consumer_gone);
-            // Stop reading early if the analysis thread died: its panic is the error to report.
-            pipeline::run(source, pipeline, &mut forwarder, &mut |_| {
-                Ok(!consumer_gone.get())
-            })
-            // Dropping the forwarder sends the last batch and ends the consumer's loop.
-        };
-        match consumer.join() {
-            Ok(()) => read,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(anyhow::anyhow!("the analysis thread failed: {what}"))
-            }
-        }
     })
 }
 
