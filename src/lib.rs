@@ -13,6 +13,7 @@ pub mod commands;
 pub mod fields;
 pub mod filter;
 pub mod frame_info;
+pub mod handoff;
 pub mod inject;
 pub mod json_writer;
 pub mod pipeline;

@@ -18,6 +18,7 @@ use crate::commands::{
     frame_matches_with, mysql_index_for, open_capture, parse_filter, truncation_error,
 };
 use crate::filter::DisplayFilter;
+use crate::handoff;
 use crate::pipeline::{self, Pipeline};
 use crate::report::{AtomicFile, CaptureJson};
 
@@ -255,7 +256,7 @@ fn analyse(
         reassemble: true,
         ..TrackerConfig::default()
     });
-    let summary = pipeline::run(&mut source, &mut pipeline, &mut analyzer, &mut |_| Ok(true))?;
+    let summary = handoff::run(&mut source, &mut pipeline, &mut analyzer)?;
     analyzer
         .finish(pipeline.table())
         .context("cannot write the temporary request list")?;
