@@ -227,6 +227,18 @@ fn experiment_refuses_what_cannot_work_before_its_first_window() {
     let o = run_wirelag(&[
         "experiment",
         "--dev",
+        "lo",
+        "--time",
+        "40",
+        "--port",
+        "3306",
+        "--duration",
+        "5",
+    ]);
+    assert_one_line_error(&o, &["experiment does not take --duration"]);
+    let o = run_wirelag(&[
+        "experiment",
+        "--dev",
         "nosuchif0",
         "--time",
         "40",

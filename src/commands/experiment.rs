@@ -187,6 +187,14 @@ pub fn run(args: &ExperimentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         )
         .into());
     }
+    if args.delay.duration.is_some() {
+        return Err(UsageError(
+            "experiment does not take --duration: it reverts as soon as the delayed window ends \
+             (its length is --window or the workload's run)"
+                .into(),
+        )
+        .into());
+    }
     let spec = args.delay.spec()?;
     let plan = backend::plan_for(&args.delay, &spec, args.port)?;
     if plan.per_round_trip_us == 0 {
