@@ -12,7 +12,8 @@
 //! - backquoted identifiers are kept (lowercased), digits and all;
 //! - a comment separates tokens like whitespace (pt glues `a/**/b` into `ab`); executable
 //!   comments (`/*! ... */`, `/*+ hints */`) are kept as code, like pt keeps `/*!`;
-//! - pt's LIMIT/ORDER BY ASC/UNION rewrites are not done.
+//! - pt's LIMIT (`limit ?, ?` / `limit ? offset ?` → `limit ?`) and ORDER BY ASC (`asc` dropped
+//!   after `order by`) rewrites are done; its UNION collapsing is not.
 
 /// What a statement does, as far as transaction and round-trip accounting care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -655,7 +656,50 @@ pub fn fingerprint(sql: &str) -> String {
     while matches!(out.last(), Some(b';' | b' ')) {
         out.pop();
     }
+    if let Some(rewritten) = limit_and_asc(&out) {
+        out = rewritten;
+    }
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// pt's last two rewrites, on the folded fingerprint: `limit ?, ?` and `limit ? offset ?` become
+/// `limit ?` (every page of a paginated query is one class), and `asc` after `order by` goes (it
+/// is the default). None when neither applies, which is the common case and costs two scans.
+fn limit_and_asc(fp: &[u8]) -> Option<Vec<u8>> {
+    let has = |needle: &[u8]| fp.windows(needle.len()).any(|w| w == needle);
+    if !has(b"limit ?") && !has(b"order by ") {
+        return None;
+    }
+    let word_at = |i: usize| fp.get(i).is_some_and(|&b| is_word_byte(b) || b == b'`');
+    let starts = |i: usize, pat: &[u8]| fp.get(i..).is_some_and(|rest| rest.starts_with(pat));
+    let mut res = Vec::with_capacity(fp.len());
+    let mut after_order_by = false;
+    let mut i = 0usize;
+    while let Some(&b) = fp.get(i) {
+        let boundary_before = i == 0 || !word_at(i - 1);
+        if boundary_before && starts(i, b"limit ?") && !word_at(i + 7) {
+            res.extend_from_slice(b"limit ?");
+            let mut j = i + 7;
+            for tail in [&b", ?"[..], b",?", b" , ?", b" offset ?"] {
+                if starts(j, tail) && !word_at(j + tail.len()) {
+                    j += tail.len();
+                    break;
+                }
+            }
+            i = j;
+            continue;
+        }
+        if boundary_before && starts(i, b"order by ") {
+            after_order_by = true;
+        }
+        if after_order_by && starts(i, b" asc") && !word_at(i + 4) {
+            i += 4;
+            continue;
+        }
+        res.push(b);
+        i += 1;
+    }
+    Some(res)
 }
 
 /// A token that is not a literal arrived: a candidate list made only of literals ends (and is
@@ -1055,5 +1099,37 @@ mod tests {
             fingerprint("select * from t where a in (1)"),
             fingerprint("select * from t where a in (1,2,3,4,5)")
         );
+    }
+
+    #[test]
+    fn limit_and_order_by_asc_are_rewritten_like_pt() {
+        let cases = [
+            (
+                "SELECT * FROM t ORDER BY a ASC, b DESC LIMIT 10, 20",
+                "select * from t order by a, b desc limit ?",
+            ),
+            (
+                "select x from t limit 5 offset 10",
+                "select x from t limit ?",
+            ),
+            ("select x from t LIMIT 5,10", "select x from t limit ?"),
+            ("select x from t limit 5", "select x from t limit ?"),
+            (
+                "select `limit`, asc_col from t",
+                "select `limit`, asc_col from t",
+            ),
+            (
+                "select * from t order by `asc`",
+                "select * from t order by `asc`",
+            ),
+            ("select a asc from t", "select a asc from t"),
+            (
+                "select * from t order by x asc) union (select 1 limit 1, 2)",
+                "select * from t order by x) union (select ? limit ?)",
+            ),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(fingerprint(sql), want, "{sql}");
+        }
     }
 }
