@@ -131,6 +131,7 @@ tar xzf db.tgz -C /tmp && mkdir -p /usr/share && mv /tmp/mysql /usr/share/mysql 
 mariadbd --no-defaults --user=root --datadir=/tmp/data --socket=/tmp/my.sock --port=$PORT \
   --bind-address=127.0.0.1 --skip-name-resolve --skip-log-bin --performance-schema=OFF \
   --innodb-buffer-pool-size=32M --innodb-log-file-size=4M --lc-messages-dir=/usr/share/mysql \
+  --innodb-flush-log-at-trx-commit=2 \
   --skip-ssl --max-connections=20 >/tmp/db.log 2>&1 &
 DB_PID=$!
 i=0

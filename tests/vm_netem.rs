@@ -617,9 +617,15 @@ fn check_experiment(f: &mut Findings, out: &Path, before: &str) {
         format!("experiment transactions: {txns:?}")
     });
     for t in txns {
-        let factor = t["factor"].as_f64().unwrap_or(-1.0);
-        f.check((factor - n).abs() <= n * TOLERANCE_FRACTION, || {
-            format!("experiment transaction factor {factor}, expected ~{n}: {t}")
+        // As for the transaction above: baseline + n x delay, within 10% of that.
+        let (d, b) = (
+            i(&t["duration_us"]).unwrap_or(-1),
+            i(&t["baseline_duration_us"]).unwrap_or(-1),
+        );
+        let want = b + (n as i64) * DELAY_US;
+        let tol = (want as f64 * TOLERANCE_FRACTION) as i64;
+        f.check(b >= 0 && (d - want).abs() <= tol, || {
+            format!("experiment transaction: {d} us, baseline {b} us + {n} x {DELAY_US} us = {want} us (± {tol}): {t}")
         });
     }
     eprintln!(
