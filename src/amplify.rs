@@ -69,10 +69,10 @@ pub enum Basis {
     None,
 }
 
-/// Baseline durations by (kind, shape), consumed in order.
+/// Baseline durations by kind, then shape, consumed in order (the next index per shape).
 #[derive(Clone, Debug, Default)]
 pub struct BaselineUnits {
-    by_key: HashMap<(String, String), (Vec<i64>, usize)>,
+    by_key: HashMap<String, HashMap<String, (Vec<i64>, usize)>>,
     pub units: u64,
     pub dropped: u64,
 }
@@ -95,7 +95,9 @@ impl BaselineUnits {
             return;
         }
         self.by_key
-            .entry((u.kind.clone(), u.shape.clone()))
+            .entry(u.kind.clone())
+            .or_default()
+            .entry(u.shape.clone())
             .or_default()
             .0
             .push(u.duration_us);
@@ -103,15 +105,14 @@ impl BaselineUnits {
 
     /// The next baseline occurrence of the same unit, if any is left.
     fn take(&mut self, u: &UnitJson) -> Option<i64> {
-        // A lookup by borrowed pair would need a custom key type; units are few per report.
-        let (durations, next) = self.by_key.get_mut(&(u.kind.clone(), u.shape.clone()))?;
+        let (durations, next) = self.by_key.get_mut(&u.kind)?.get_mut(&u.shape)?;
         let d = durations.get(*next).copied()?;
         *next += 1;
         Some(d)
     }
 
     fn rewind(&mut self) {
-        for (_, next) in self.by_key.values_mut() {
+        for (_, next) in self.by_key.values_mut().flat_map(|m| m.values_mut()) {
             *next = 0;
         }
     }

@@ -12,7 +12,7 @@ mod common;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::peers::*;
@@ -269,6 +269,35 @@ fn time_to_greeting(addr: &str) -> Duration {
     started.elapsed()
 }
 
+/// `wirelag inject delay --backend proxy` from `addr` to the MariaDB on `db_port`, plus `extra`.
+fn proxy_in_foreground(addr: &str, db_port: u16, extra: &[&str]) -> std::process::Child {
+    let upstream = format!("127.0.0.1:{db_port}");
+    wirelag()
+        .args(["inject", "delay", "--backend", "proxy", "--listen", addr])
+        .args(["--upstream", &upstream])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wirelag inject delay --backend proxy")
+}
+
+/// Waits for `child` to exit; kills it (by its own PID) and fails with `what` past `within`.
+fn wait_exit(child: &mut std::process::Child, within: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn inject_delay_proxy_runs_in_the_foreground_and_stops_cleanly() {
     let _serial = serial();
@@ -278,40 +307,16 @@ fn inject_delay_proxy_runs_in_the_foreground_and_stops_cleanly() {
     let addr = format!("127.0.0.1:{listen}");
 
     // --duration: stops by itself.
-    let mut cmd = wirelag();
-    cmd.args([
-        "inject",
-        "delay",
-        "--backend",
-        "proxy",
-        "--listen",
-        &addr,
-        "--upstream",
-        &format!("127.0.0.1:{}", DB_PORT + 1),
-        "--time",
-        "30",
-        "--duration",
-        "2",
-    ]);
     let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wirelag inject delay --backend proxy");
+    let mut child = proxy_in_foreground(&addr, DB_PORT + 1, &["--time", "30", "--duration", "2"]);
     // Both directions are delayed by default: the greeting pays the delay once.
     let t = time_to_greeting(&addr);
     assert!(t >= Duration::from_millis(30), "greeting after {t:?}");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the proxy did not stop at its deadline"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(
+        &mut child,
+        Duration::from_secs(10),
+        "the proxy did not stop at its deadline",
+    );
     let mut stdout = String::new();
     child
         .stdout
@@ -324,22 +329,11 @@ fn inject_delay_proxy_runs_in_the_foreground_and_stops_cleanly() {
     assert!(started.elapsed() >= Duration::from_secs(2));
 
     // SIGTERM: stops cleanly too (the PID is the child's own).
-    let mut cmd = wirelag();
-    cmd.args([
-        "inject",
-        "delay",
-        "--backend",
-        "proxy",
-        "--listen",
+    let mut child = proxy_in_foreground(
         &addr,
-        "--upstream",
-        &format!("127.0.0.1:{}", DB_PORT + 1),
-        "--time",
-        "60",
-        "--direction",
-        "to-server",
-    ]);
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        DB_PORT + 1,
+        &["--time", "60", "--direction", "to-server"],
+    );
     let t = time_to_greeting(&addr);
     assert!(
         t < Duration::from_millis(45),
@@ -350,17 +344,11 @@ fn inject_delay_proxy_runs_in_the_foreground_and_stops_cleanly() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the proxy ignored SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(
+        &mut child,
+        Duration::from_secs(5),
+        "the proxy ignored SIGTERM",
+    );
     assert!(status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }

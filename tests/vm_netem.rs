@@ -32,11 +32,11 @@
 
 mod common;
 
-use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::peers::run_bounded;
 use common::*;
 use serde_json::Value;
 
@@ -127,43 +127,22 @@ fn check_prerequisites() {
 
 /// Runs the experiment; output files land in `out`. Killed by PID past VM_TIMEOUT.
 fn run_vm(out: &Path, log_dir: &Path) -> (String, String) {
-    let stdout_path = log_dir.join("vm.stdout");
-    let stderr_path = log_dir.join("vm.stderr");
-    let mut child = Command::new("bash")
-        .arg(repo_root().join("scripts/vm-inject-mariadb.sh"))
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo_root().join("scripts/vm-inject-mariadb.sh"))
         .arg(out)
         .arg(DELAY_MS.to_string())
         .arg(MODE)
-        .env("WIRELAG", env!("CARGO_BIN_EXE_wirelag"))
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).expect("create vm.stdout"))
-        .stderr(File::create(&stderr_path).expect("create vm.stderr"))
-        .spawn()
-        .expect("run scripts/vm-inject-mariadb.sh");
-    let deadline = Instant::now() + VM_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for the VM script") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the VM run outlived {VM_TIMEOUT:?}; killed pid {} (logs in {})",
-                child.id(),
-                log_dir.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    let (stdout, stderr) = (read(&stdout_path), read(&stderr_path));
+        .env("WIRELAG", env!("CARGO_BIN_EXE_wirelag"));
+    let r = run_bounded(cmd, "vm", log_dir, VM_TIMEOUT);
     assert!(
-        status.success(),
-        "scripts/vm-inject-mariadb.sh failed ({status}); files in {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.display()
+        r.status.success(),
+        "scripts/vm-inject-mariadb.sh failed ({}); files in {}\n--- stdout\n{}\n--- stderr\n{}",
+        r.status,
+        out.display(),
+        r.stdout,
+        r.stderr
     );
-    (stdout, stderr)
+    (r.stdout, r.stderr)
 }
 
 fn analyze(pcap: &Path, extra: &[&str]) -> Value {

@@ -162,6 +162,11 @@ impl LiveSource {
         })
     }
 
+    /// The interface's link type (every frame of a live capture has it).
+    pub fn link_type(&self) -> LinkType {
+        self.link_type
+    }
+
     /// Setting the returned flag (from any thread, e.g. a Ctrl-C handler) ends the capture:
     /// `next_packet` then returns `Ok(None)` within one read timeout.
     pub fn stop_handle(&self) -> Arc<AtomicBool> {

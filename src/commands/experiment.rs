@@ -73,39 +73,20 @@ fn start_recording(dev: &str, port: u16, path: &Path) -> anyhow::Result<Recordin
     let stop = source.stop_handle();
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = PcapWriter::new(std::io::BufWriter::new(file), source.link_type(), 262_144)
+        .with_context(|| format!("writing {}", path.display()))?;
     let path_in = path.to_path_buf();
     let thread = std::thread::Builder::new()
         .name("experiment-capture".into())
         .spawn(move || -> anyhow::Result<(u64, Option<u64>)> {
             let mut source = source;
-            let mut writer: Option<PcapWriter<std::io::BufWriter<std::fs::File>>> = None;
-            let mut file = Some(std::io::BufWriter::new(file));
             while let Some(p) = source.next_packet()? {
-                if writer.is_none() {
-                    if let Some(f) = file.take() {
-                        writer = Some(PcapWriter::new(f, p.link_type, 262_144)?);
-                    }
-                }
-                if let Some(w) = writer.as_mut() {
-                    w.write(&p)
-                        .with_context(|| format!("writing {}", path_in.display()))?;
-                }
+                writer
+                    .write(&p)
+                    .with_context(|| format!("writing {}", path_in.display()))?;
             }
-            let packets = match writer {
-                Some(w) => {
-                    let n = w.packets;
-                    w.finish()?;
-                    n
-                }
-                None => {
-                    // Nothing captured: still a valid (empty) capture of the interface's type.
-                    if let Some(f) = file.take() {
-                        let lt = wirelag_dissectors::link::LinkType::Ethernet;
-                        PcapWriter::new(f, lt, 262_144)?.finish()?;
-                    }
-                    0
-                }
-            };
+            let packets = writer.packets;
+            writer.finish()?;
             Ok((packets, source.summary().dropped))
         })
         .context("cannot start the capture thread")?;
