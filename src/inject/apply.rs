@@ -704,13 +704,30 @@ pub struct InjectState {
     pub holder_start: Option<u64>,
     pub applied_at: String,
     pub applied_at_epoch_ms: i64,
+    /// Unique to one `apply` (two in the same process and millisecond still differ), so that a
+    /// guard never takes a later claim on the interface for its own.
+    #[serde(default)]
+    pub claim: String,
     pub deadline: Option<String>,
     pub deadline_epoch_ms: Option<i64>,
 }
 
+/// A token no other `apply` of this or another process has: the clock in nanoseconds and a
+/// per-process sequence number.
+fn new_claim() -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{ns:x}-{n}", std::process::id())
+}
+
 impl InjectState {
     fn same_claim(&self, other: &InjectState) -> bool {
-        self.holder_pid == other.holder_pid && self.applied_at_epoch_ms == other.applied_at_epoch_ms
+        self.holder_pid == other.holder_pid
+            && self.applied_at_epoch_ms == other.applied_at_epoch_ms
+            && self.claim == other.claim
     }
 
     /// The commands, typed again (from the recorded flags).
@@ -1313,6 +1330,7 @@ pub fn apply<'r>(
         holder_start: process_start(pid),
         applied_at: rfc3339_ms(applied_ms),
         applied_at_epoch_ms: applied_ms,
+        claim: new_claim(),
         deadline: deadline_ms.map(rfc3339_ms),
         deadline_epoch_ms: deadline_ms,
     };
