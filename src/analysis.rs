@@ -75,6 +75,14 @@ struct RequestBatch {
 }
 
 impl RequestBatch {
+    /// An empty batch with the room `full` grew to: filling it costs no reallocation.
+    fn sized_like(full: &RequestBatch) -> RequestBatch {
+        RequestBatch {
+            records: Vec::with_capacity(full.records.capacity()),
+            text: String::with_capacity(full.text.capacity()),
+        }
+    }
+
     fn push(&mut self, r: &RequestJson<'_>) {
         let mut keep = |t: Option<&str>| {
             t.map(|t| {
@@ -186,7 +194,10 @@ impl RequestEncoder {
         if self.batch.records.is_empty() {
             return true;
         }
-        let next = self.spent.try_recv().unwrap_or_default();
+        let next = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| RequestBatch::sized_like(&self.batch));
         let full = std::mem::replace(&mut self.batch, next);
         self.to_encoder
             .as_ref()
@@ -791,6 +802,11 @@ impl Texts {
         self.ends.len()
     }
 
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
     fn push_short(&mut self, s: &str) {
         push_short_text(&mut self.buf, s);
         self.ends.push(self.buf.len());
@@ -816,7 +832,7 @@ struct FinishedTxn {
 }
 
 impl TxnBuilder {
-    fn new(x: &Exchange) -> Self {
+    fn new(x: &Exchange, texts: Option<Texts>) -> Self {
         TxnBuilder {
             first_frame: x.request_first_frame,
             first_ts: x.request_first_ts,
@@ -825,7 +841,7 @@ impl TxnBuilder {
             statements: 0,
             round_trips: 0,
             response_ns: 0,
-            texts: Texts::default(),
+            texts: texts.unwrap_or_default(),
             shape: ShapeHash::EMPTY,
         }
     }
@@ -946,6 +962,8 @@ struct StreamState {
     session: SessionJson,
     autocommit: bool,
     txn: Option<TxnBuilder>,
+    /// The text buffers of the stream's last written transaction, reused by its next one.
+    spare_texts: Option<Texts>,
     /// `SET SESSION TRANSACTION ...` statements just before a transaction belong to it (with
     /// their shapes).
     prelude: Vec<(Exchange, u64)>,
@@ -981,6 +999,7 @@ impl StreamState {
             session: SessionJson::default(),
             autocommit: true,
             txn: None,
+            spare_texts: None,
             prelude: Vec::new(),
             setup_open: true,
             setup_round_trips: 0,
@@ -1053,7 +1072,8 @@ pub struct Analyzer {
     streams: Vec<Option<StreamState>>,
     events: Vec<MysqlEvent>,
     pub requests: Spill,
-    by_command: FxHashMap<&'static str, Histogram<u32>>,
+    /// By command name; a handful of names, found by a scan (cheaper than hashing the name).
+    by_command: Vec<(&'static str, Histogram<u32>)>,
     by_fingerprint: FxHashMap<String, FingerprintStats>,
     by_server: FxHashMap<Endpoint, Histogram<u32>>,
     pub transactions: Spill,
@@ -1131,16 +1151,16 @@ impl RequestJson<'_> {
         o.opt_uint("response_frame", self.response_frame);
         o.some_uint("response_last_frame", self.response_last_frame);
         o.int("time_rel_us", self.time_rel_us);
-        o.str("protocol", self.protocol);
-        o.str("command", self.command);
+        o.name("protocol", self.protocol);
+        o.name("command", self.command);
         o.some_uint("command_code", self.command_code.map(u64::from));
         o.some_str("statement", self.statement);
         o.some_uint("statement_id", self.statement_id.map(u64::from));
-        o.some_str("class", self.class);
+        o.some_name("class", self.class);
         o.some_str("fingerprint", self.fingerprint);
         o.opt_int("latency_us", self.latency_us);
         o.some_int("exchange_us", self.exchange_us);
-        o.str("status", self.status);
+        o.name("status", self.status);
         o.some_uint("error_code", self.error_code.map(u64::from));
         o.some_str("error_message", self.error_message);
         o.some_str("sql_state", self.sql_state);
@@ -1161,7 +1181,7 @@ impl Analyzer {
             streams: Vec::new(),
             events: Vec::new(),
             requests: Spill::new(SPILL_MEMORY_REQUESTS)?,
-            by_command: FxHashMap::default(),
+            by_command: Vec::new(),
             by_fingerprint: FxHashMap::default(),
             by_server: FxHashMap::default(),
             transactions: Spill::new(SPILL_MEMORY_OTHER)?,
@@ -1455,10 +1475,17 @@ impl Analyzer {
         // Latency distributions (only exchanges that got a response).
         if let Some(us) = latency_us {
             let v = us.max(0).unsigned_abs();
-            self.by_command
-                .entry(x.command.name())
-                .or_insert_with(|| new_histogram(3))
-                .saturating_record(v);
+            let name = x.command.name();
+            let i = match self.by_command.iter().position(|(k, _)| *k == name) {
+                Some(i) => i,
+                None => {
+                    self.by_command.push((name, new_histogram(3)));
+                    self.by_command.len() - 1
+                }
+            };
+            if let Some((_, h)) = self.by_command.get_mut(i) {
+                h.saturating_record(v);
+            }
             if let Some(fp) = fingerprint.as_deref() {
                 // Look up by reference first: a known fingerprint costs no allocation.
                 let e = match self.by_fingerprint.get_mut(fp) {
@@ -1565,7 +1592,10 @@ impl Analyzer {
                 if let Some(t) = st.txn.take() {
                     finished.push(t.finish(stream, "implicit_commit"));
                 }
-                let mut t = TxnBuilder::new(st.prelude.first().map_or(x, |p| &p.0));
+                let mut t = TxnBuilder::new(
+                    st.prelude.first().map_or(x, |p| &p.0),
+                    st.spare_texts.take(),
+                );
                 for (p, sh) in st.prelude.drain(..) {
                     t.add(&p, sh);
                 }
@@ -1575,7 +1605,10 @@ impl Analyzer {
             StatementClass::SetAutocommit { value: false } => {
                 st.autocommit = false;
                 if st.txn.is_none() {
-                    let mut t = TxnBuilder::new(st.prelude.first().map_or(x, |p| &p.0));
+                    let mut t = TxnBuilder::new(
+                        st.prelude.first().map_or(x, |p| &p.0),
+                        st.spare_texts.take(),
+                    );
                     for (p, sh) in st.prelude.drain(..) {
                         t.add(&p, sh);
                     }
@@ -1619,7 +1652,10 @@ impl Analyzer {
                 if st.txn.is_none() && !st.autocommit {
                     // With autocommit off, the first statement after a commit opens the next
                     // transaction.
-                    let mut t = TxnBuilder::new(st.prelude.first().map_or(x, |p| &p.0));
+                    let mut t = TxnBuilder::new(
+                        st.prelude.first().map_or(x, |p| &p.0),
+                        st.spare_texts.take(),
+                    );
                     for (p, sh) in st.prelude.drain(..) {
                         t.add(&p, sh);
                     }
@@ -1719,8 +1755,16 @@ impl Analyzer {
             .partition_point(|x| x.duration_us >= t.duration_us);
         if slot < LONGEST_KEPT {
             t.statements_text = texts.iter().map(str::to_string).collect();
+        }
+        let stream = t.stream as usize;
+        if slot < LONGEST_KEPT {
             self.longest.insert(slot, t);
             self.longest.truncate(LONGEST_KEPT);
+        }
+        if let Some(st) = self.streams.get_mut(stream).and_then(Option::as_mut) {
+            let mut texts = texts;
+            texts.clear();
+            st.spare_texts = Some(texts);
         }
     }
 

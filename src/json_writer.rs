@@ -69,10 +69,21 @@ const PAIRS: &[u8; 200] = b"\
 
 /// Appends an unsigned integer in decimal.
 pub fn uint(out: &mut Vec<u8>, mut v: u64) {
+    // Most numbers in a report are small (ids, counts, codes): one or two digits are written
+    // directly.
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
+    if v < 100 {
+        let pair = v as usize * 2;
+        out.extend_from_slice(&PAIRS[pair..pair + 2]);
+        return;
+    }
     // A fixed block of zeros is appended, the digits are written into it from the back and the
     // block is cut to length: a variable-length copy would be a call to memcpy, and copying
     // from a digit array written byte-pairwise just before stalls on store forwarding.
-    let n = 1 + POWERS_OF_TEN.iter().take_while(|&&p| v >= p).count();
+    let n = digits(v);
     let start = out.len();
     out.extend_from_slice(&[0u8; 20]);
     let digits = &mut out[start..start + n];
@@ -92,13 +103,20 @@ pub fn uint(out: &mut Vec<u8>, mut v: u64) {
     out.truncate(start + n);
 }
 
-const POWERS_OF_TEN: [u64; 19] = {
-    let mut p = [0u64; 19];
-    let mut i = 0;
-    let mut v = 10u64;
-    while i < 19 {
-        p[i] = v;
-        v = v.wrapping_mul(10);
+/// Decimal digits of `v` (1 for 0): log10 estimated from the bit length (1233/4096 is just
+/// above log10(2)), then corrected by one comparison.
+fn digits(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    let t = (bits * 1233) >> 12;
+    t + usize::from(v >= TENS[t])
+}
+
+/// 10^0 ..= 10^19.
+const TENS: [u64; 20] = {
+    let mut p = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        p[i] = p[i - 1] * 10;
         i += 1;
     }
     p
@@ -158,6 +176,25 @@ impl<'a> Object<'a> {
     pub fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         string(self.out, v);
+    }
+
+    /// A name from the program's own tables (a command, a status, a class): such names need
+    /// no escaping, so the scan for characters to escape is skipped.
+    #[inline(always)]
+    pub fn name(&mut self, k: &str, v: &'static str) {
+        debug_assert!(!any_needs_escape(v.as_bytes()), "{v:?} needs escaping");
+        self.key(k);
+        self.out.push(b'"');
+        self.out.extend_from_slice(v.as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// [`Object::name`] when present; nothing when absent.
+    #[inline(always)]
+    pub fn some_name(&mut self, k: &str, v: Option<&'static str>) {
+        if let Some(v) = v {
+            self.name(k, v);
+        }
     }
 
     /// `null` when absent (serde's default for `Option`).
@@ -264,6 +301,26 @@ mod tests {
             let mut ours = Vec::new();
             uint(&mut ours, v);
             assert_eq!(ours, serde_json::to_vec(&v).unwrap());
+        }
+        // Every digit-count boundary, where the bit-length estimate needs its correction.
+        let mut v = 1u64;
+        loop {
+            for w in [v - 1, v, v + 1, v.saturating_mul(2), v.saturating_mul(5)] {
+                let mut ours = Vec::new();
+                uint(&mut ours, w);
+                assert_eq!(ours, serde_json::to_vec(&w).unwrap(), "{w}");
+            }
+            match v.checked_mul(10) {
+                Some(n) => v = n,
+                None => break,
+            }
+        }
+        for k in 0..64 {
+            for w in [(1u64 << k) - 1, 1u64 << k] {
+                let mut ours = Vec::new();
+                uint(&mut ours, w);
+                assert_eq!(ours, serde_json::to_vec(&w).unwrap(), "{w}");
+            }
         }
         for v in [0i64, -1, 1, -10, 1_000_000, i64::MIN, i64::MAX] {
             let mut ours = Vec::new();

@@ -75,8 +75,23 @@ impl StatementClass {
 }
 
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    WORD_BYTES.get(usize::from(b)).copied().unwrap_or(false)
 }
+
+/// Bytes of identifiers and keywords: ASCII letters and digits, `_`, `$`, and every non-ASCII
+/// byte. A table: the tokenizer asks for every byte of every word. (Built at compile time: an
+/// index out of bounds here would fail the build, not panic.)
+#[allow(clippy::indexing_slicing)]
+const WORD_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+        b += 1;
+    }
+    t
+};
 
 /// A cursor for the few tokens classification needs.
 struct Cursor<'a> {

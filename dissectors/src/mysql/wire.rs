@@ -150,7 +150,12 @@ impl<'a> Reader<'a> {
 /// make one event arbitrarily large.
 pub fn text(bytes: &[u8], max: usize) -> String {
     let cut = bytes.get(..max).unwrap_or(bytes);
-    let mut s = String::from_utf8_lossy(cut).into_owned();
+    // Valid UTF-8 (nearly always) is checked by the fast validator and copied once; the lossy
+    // conversion walks the bytes chunk by chunk.
+    let mut s = match std::str::from_utf8(cut) {
+        Ok(valid) => valid.to_owned(),
+        Err(_) => String::from_utf8_lossy(cut).into_owned(),
+    };
     if bytes.len() > max {
         // A multi-byte character cut in half became U+FFFD; that is fine for a display string.
         s.push('…');

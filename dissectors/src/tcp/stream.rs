@@ -405,12 +405,19 @@ pub struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            for (d, s) in buf.iter_mut().zip(chunk) {
-                *d = *s;
-            }
-            self.mix(u64::from_le_bytes(buf));
+        // Whole words straight from the slice; the tail (if any) packed into one more word. A
+        // byte-wise copy into a scratch array per word compiled to a call to memcpy.
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.mix(<[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let v = tail
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+            self.mix(v);
         }
     }
     fn write_u8(&mut self, i: u8) {
