@@ -16,7 +16,6 @@
 //! capture's units are streamed from the analyzer's spill, twice (summary, then the report list).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 
 use serde::Serialize;
 
@@ -407,7 +406,11 @@ impl Amplification {
     }
 
     /// Writes the `amplification` object of `wirelag.report/v1`, streaming the unit list.
-    pub fn write_json(&mut self, units: &mut Spill, out: &mut dyn Write) -> anyhow::Result<()> {
+    pub fn write_json(
+        &mut self,
+        units: &mut Spill,
+        out: &mut dyn crate::report::ReportOut,
+    ) -> anyhow::Result<()> {
         #[derive(Serialize)]
         struct Head<'a> {
             injected_delay_us: Option<u64>,

@@ -464,9 +464,23 @@ impl Spill {
     }
 
     /// Writes the objects as the elements of a JSON array.
-    pub fn write_array(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+    pub fn write_array(&mut self, out: &mut dyn crate::report::ReportOut) -> anyhow::Result<()> {
+        use std::io::Seek;
         out.write_all(b"[")?;
-        self.for_each_chunk(|bytes| Ok(out.write_all(bytes)?))?;
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        self.stop_writer()?;
+        self.stop_encoder()?;
+        if self.in_file {
+            // The file part in the kernel where the output allows it (see ReportOut).
+            let mut file = &self.file;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let mut handle = file.try_clone()?;
+            out.append_file(&mut handle)?;
+            file.seek(std::io::SeekFrom::End(0))?;
+        }
+        out.write_all(&self.buf)?;
         out.write_all(b"]")?;
         Ok(())
     }

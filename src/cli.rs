@@ -143,18 +143,7 @@ or when interrupted."
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let stdout = std::io::stdout();
-    // std's stdout is line-buffered: each write is scanned for its last newline, which showed
-    // in profiles of reports of hundreds of MB (JSON has one newline, at the end). A duplicate
-    // of the descriptor behind our own buffer writes the same bytes without the scan.
-    let raw: Box<dyn Write> = {
-        use std::os::fd::AsFd;
-        match stdout.as_fd().try_clone_to_owned() {
-            Ok(fd) => Box::new(std::fs::File::from(fd)),
-            Err(_) => Box::new(stdout.lock()),
-        }
-    };
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, raw);
+    let mut out = crate::report::Stdout::new();
     let result = dispatch(cli.command, &mut out);
     let flushed = out.flush();
     result?;
@@ -162,7 +151,7 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dispatch(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
+fn dispatch(command: Command, out: &mut dyn crate::report::ReportOut) -> anyhow::Result<()> {
     match command {
         Command::Frames {
             capture,

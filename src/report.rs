@@ -104,6 +104,86 @@ impl CaptureJson {
     }
 }
 
+/// Where a report goes. Besides writing, it can take a whole spilled section straight from its
+/// file: for a file, a pipe or /dev/null behind it, std's `io::copy` then moves the bytes in the
+/// kernel (copy_file_range, sendfile, splice) instead of through a user-space buffer, which was
+/// most of the time `analyze` spends after the analysis on a large capture.
+pub trait ReportOut: Write {
+    /// Appends the rest of `file` (from its current offset to its end).
+    fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
+        std::io::copy(file, self)
+    }
+}
+
+impl ReportOut for Vec<u8> {}
+
+impl ReportOut for std::io::BufWriter<std::fs::File> {
+    fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
+        // Both concrete: std's kernel-copy specialisation applies (it flushes the buffer first).
+        std::io::copy(file, self)
+    }
+}
+
+/// Standard output, behind a buffer of our own; a descriptor when one could be duplicated
+/// (std's stdout is line-buffered: each write is scanned for its last newline, which showed in
+/// profiles of reports of hundreds of MB).
+pub enum Stdout {
+    Fd(std::io::BufWriter<std::fs::File>),
+    Locked(std::io::BufWriter<std::io::StdoutLock<'static>>),
+}
+
+impl Stdout {
+    pub fn new() -> Stdout {
+        use std::os::fd::AsFd;
+        let stdout = std::io::stdout();
+        match stdout.as_fd().try_clone_to_owned() {
+            Ok(fd) => Stdout::Fd(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::fs::File::from(fd),
+            )),
+            Err(_) => Stdout::Locked(std::io::BufWriter::with_capacity(1 << 16, stdout.lock())),
+        }
+    }
+}
+
+impl Default for Stdout {
+    fn default() -> Self {
+        Stdout::new()
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stdout::Fd(w) => w.write(buf),
+            Stdout::Locked(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stdout::Fd(w) => w.write_all(buf),
+            Stdout::Locked(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stdout::Fd(w) => w.flush(),
+            Stdout::Locked(w) => w.flush(),
+        }
+    }
+}
+
+impl ReportOut for Stdout {
+    fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
+        match self {
+            Stdout::Fd(w) => w.append_file(file),
+            Stdout::Locked(w) => std::io::copy(file, w),
+        }
+    }
+}
+
 /// A file written atomically: the bytes go to a temporary file in the same directory, which
 /// [`AtomicFile::commit`] syncs and renames over `path`, so a crash (or an error before the
 /// commit, which removes the temporary file) never leaves half a report. Streams: a report of any
@@ -169,6 +249,15 @@ impl Write for AtomicFile {
         match self.file.as_mut() {
             Some(f) => f.flush(),
             None => Ok(()),
+        }
+    }
+}
+
+impl ReportOut for AtomicFile {
+    fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
+        match self.file.as_mut() {
+            Some(f) => f.append_file(file),
+            None => Err(std::io::Error::other("report already committed")),
         }
     }
 }

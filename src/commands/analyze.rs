@@ -20,7 +20,7 @@ use crate::commands::{
 use crate::filter::DisplayFilter;
 use crate::handoff;
 use crate::pipeline::{self, Pipeline};
-use crate::report::{AtomicFile, CaptureJson};
+use crate::report::{AtomicFile, CaptureJson, ReportOut};
 
 pub struct AnalyzeArgs {
     pub capture: PathBuf,
@@ -91,7 +91,7 @@ struct Analysed {
     selected: Option<Vec<bool>>,
 }
 
-pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
     let decode_as = parse_decode_as(&args.decode_as)?;
     let filter = parse_filter(args.filter.as_deref())?;
     let path = args.capture.as_path();
@@ -172,7 +172,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let capture = CaptureJson::new(path, &summary, &pipeline);
 
     let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
-    let target: &mut dyn Write = match file.as_mut() {
+    let target: &mut dyn ReportOut = match file.as_mut() {
         Some(f) => f,
         None => out,
     };
@@ -270,7 +270,7 @@ fn analyse(
 
 #[allow(clippy::too_many_arguments)]
 fn write_json(
-    out: &mut dyn Write,
+    out: &mut dyn ReportOut,
     capture: &CaptureJson,
     streams: &[StreamReportJson],
     analyzer: &mut Analyzer,

@@ -6,7 +6,6 @@
 //! then analysed exactly as `wirelag analyze DELAYED --baseline BASELINE` would, with the delay
 //! recorded by the injection and the capture point's assumption stated for this rule.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -153,7 +152,7 @@ fn run_window(args: &ExperimentArgs, stop: &StopFlag, name: &str) -> anyhow::Res
     Ok(outcome)
 }
 
-pub fn run(args: &ExperimentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(args: &ExperimentArgs, out: &mut dyn crate::report::ReportOut) -> anyhow::Result<()> {
     if !(args.window.is_finite() && args.window > 0.0 && args.window <= 86_400.0) {
         return Err(UsageError(format!(
             "--window {}: expected seconds, more than 0 and at most a day",
@@ -219,7 +218,7 @@ fn run_in(
     stop: &StopFlag,
     dir: &Path,
     kept: bool,
-    out: &mut dyn Write,
+    out: &mut dyn crate::report::ReportOut,
 ) -> anyhow::Result<()> {
     let baseline_path = dir.join("baseline.pcap");
     let delayed_path = dir.join("delayed.pcap");
