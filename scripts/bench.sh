@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks wirelag against tshark on the same captures, in one invocation, and prints wall time
-# (best of 3), peak RSS and the ratio.
+# (best and median of BENCH_RUNS=5 interleaved runs, after a warm-up run of each), peak RSS and
+# the ratios.
 #   scripts/bench.sh streams [CAPTURE...]   wirelag streams --json   vs  tshark -q -z conv,tcp
 #   scripts/bench.sh analyze [CAPTURE...]   wirelag analyze --json   vs  tshark MySQL field extraction
 # Captures: the arguments, or by default the shared sysbench capture (MariaDB on port 3309) plus a
@@ -28,14 +29,17 @@ case $mode in
                -e mysql.command -e mysql.query -e mysql.response_code -e mysql.error_code -e frame.time_epoch -r);;
   *) echo "unknown mode $mode" >&2; exit 2;;
 esac
-printf '%-24s %6s %9s %9s %10s %8s %11s %8s\n' capture MB packets 'wl s' 'tshark s' 'wl RSS' 'tshark RSS' speedup
+RUNS=${BENCH_RUNS:-5}
+echo "best and median of $RUNS interleaved runs after one warm-up run each; speed-up = tshark / wirelag"
+printf '%-24s %5s %8s %15s %15s %8s %10s %9s %9s\n' capture MB packets 'wl s best/med' 'ts s best/med' 'wl RSS' 'tshark RSS' 'best' 'median'
 for c in "${caps[@]}"; do
   cat "$c" >/dev/null   # warm the page cache for both
   mb=$(du -m "$c" | cut -f1)
   pk=$("$W" streams "$c" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
-  res=$(python3 scripts/benchlib.py 3 -- wirelag "${wl[@]:0:1}" "${wl[@]:1}" "$c" --- tshark "${ts[@]}" "$c")
-  read -r _ wt wm < <(echo "$res" | sed -n 1p)
-  read -r _ tt tm < <(echo "$res" | sed -n 2p)
-  ratio=$(python3 -c "print(f'{$tt/$wt:.0f}x')")
-  printf '%-24s %6s %9s %9s %10s %7sM %10sM %8s\n' "$(basename "$c")" "$mb" "$pk" "$wt" "$tt" "$wm" "$tm" "$ratio"
+  res=$(python3 scripts/benchlib.py "$RUNS" -- wirelag "${wl[@]}" "$c" --- tshark "${ts[@]}" "$c")
+  read -r _ wb wmed wm < <(echo "$res" | sed -n 1p)
+  read -r _ tb tmed tm < <(echo "$res" | sed -n 2p)
+  best=$(python3 -c "print(f'{$tb/$wb:.0f}x')")
+  med=$(python3 -c "print(f'{$tmed/$wmed:.0f}x')")
+  printf '%-24s %5s %8s %15s %15s %7sM %9sM %9s %9s\n' "$(basename "$c")" "$mb" "$pk" "$wb/$wmed" "$tb/$tmed" "$wm" "$tm" "$best" "$med"
 done
