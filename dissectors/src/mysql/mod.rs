@@ -470,7 +470,8 @@ pub enum MysqlEvent {
     TlsStarted {
         frame: u64,
     },
-    Exchange(Exchange),
+    /// Boxed: an exchange is some 300 bytes, and events are moved several times on their way.
+    Exchange(Box<Exchange>),
     Anomaly {
         frame: u64,
         kind: MysqlAnomaly,
@@ -560,7 +561,9 @@ enum Resp {
 
 #[derive(Debug)]
 struct Pending {
-    ex: Exchange,
+    /// Boxed: a pending request is moved into the queue, out of it and into an event; a box
+    /// moves as one pointer.
+    ex: Box<Exchange>,
     expect: Expect,
     state: Resp,
     req_last_seq: u8,
@@ -574,6 +577,7 @@ struct Pending {
 
 impl Pending {
     fn new(ex: Exchange, expect: Expect, req_last_seq: u8) -> Self {
+        let ex = Box::new(ex);
         let state = if expect == Expect::Fetch {
             Resp::Rows
         } else {
@@ -709,7 +713,7 @@ enum HuntReason {
 
 #[derive(Debug)]
 struct TlsTurn {
-    ex: Exchange,
+    ex: Box<Exchange>,
     has_response: bool,
     incomplete: bool,
 }
@@ -1057,7 +1061,7 @@ impl Proto {
         }
     }
 
-    fn emit(&mut self, ex: Exchange, out: &mut Vec<MysqlEvent>) {
+    fn emit(&mut self, ex: Box<Exchange>, out: &mut Vec<MysqlEvent>) {
         self.stats.exchanges += 1;
         out.push(MysqlEvent::Exchange(ex));
     }
@@ -1274,7 +1278,12 @@ impl Proto {
             });
             self.phase = Phase::Tls;
             self.tls = Some(TlsTurn {
-                ex: Exchange::new(Command::Tls, pkt.start, pkt.end, pkt.wire_len),
+                ex: Box::new(Exchange::new(
+                    Command::Tls,
+                    pkt.start,
+                    pkt.end,
+                    pkt.wire_len,
+                )),
                 has_response: false,
                 incomplete: false,
             });
@@ -1489,7 +1498,7 @@ impl Proto {
         }
         if matches!(command, Command::StmtClose | Command::StmtSendLongData) {
             ex.status = ResponseStatus::NoResponse;
-            self.emit(ex, out);
+            self.emit(Box::new(ex), out);
             return Flow::Continue;
         }
         let p = Pending::new(ex, expect_for(command), pkt.last_seq);
@@ -1651,7 +1660,7 @@ impl Proto {
                         self.emit(ex, out);
                     }
                     self.tls = Some(TlsTurn {
-                        ex: Exchange::new(Command::Tls, pos, pos, len),
+                        ex: Box::new(Exchange::new(Command::Tls, pos, pos, len)),
                         has_response: false,
                         incomplete: false,
                     });

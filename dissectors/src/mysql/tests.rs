@@ -172,7 +172,7 @@ impl Conn {
         self.events
             .iter()
             .filter_map(|e| match e {
-                MysqlEvent::Exchange(x) => Some(x),
+                MysqlEvent::Exchange(x) => Some(&**x),
                 _ => None,
             })
             .collect()
