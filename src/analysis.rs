@@ -1461,7 +1461,7 @@ impl Analyzer {
                 request_last_frame: x.request_last_frame,
                 response_first_frame: x.response_first_frame,
                 command: x.command.name(),
-                statement: x.statement.clone(),
+                statement: x.statement.as_deref().map(str::to_string),
                 status: x.status.name(),
                 error_code: x.error_code,
                 rows: x.rows,
@@ -1473,7 +1473,7 @@ impl Analyzer {
             let f = index.frames.entry(x.request_last_frame).or_default();
             f.command = x.command.code();
             if matches!(x.command, Command::Query | Command::StmtPrepare) {
-                f.query.clone_from(&x.statement);
+                f.query = x.statement.as_deref().map(str::to_string);
             }
             if let (Some(code), Some(frame)) = (x.error_code, x.response_first_frame) {
                 index.frames.entry(frame).or_default().error_code = Some(code);

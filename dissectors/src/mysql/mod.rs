@@ -28,6 +28,7 @@ pub mod wire;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::tcp::stream::Direction;
 use crate::Timestamp;
@@ -298,7 +299,7 @@ pub struct Exchange {
     pub command: Command,
     /// COM_QUERY / COM_STMT_PREPARE text; for statement commands the SQL the statement was
     /// prepared from; COM_INIT_DB / COM_CREATE_DB / COM_DROP_DB schema; COM_FIELD_LIST table.
-    pub statement: Option<String>,
+    pub statement: Option<Arc<str>>,
     /// The statement text was longer than what is retained and was cut.
     pub statement_truncated: bool,
     pub statement_id: Option<u32>,
@@ -651,13 +652,13 @@ enum Step {
 /// Prepared statements of one connection: id → SQL, bounded in count and bytes.
 #[derive(Debug, Default)]
 struct StatementMap {
-    sql: HashMap<u32, String>,
+    sql: HashMap<u32, Arc<str>, crate::tcp::stream::FxBuildHasher>,
     order: VecDeque<u32>,
     bytes: usize,
 }
 
 impl StatementMap {
-    fn insert(&mut self, id: u32, sql: String) {
+    fn insert(&mut self, id: u32, sql: Arc<str>) {
         self.remove(id);
         self.bytes += sql.len();
         self.sql.insert(id, sql);
@@ -679,7 +680,7 @@ impl StatementMap {
         }
     }
 
-    fn get(&self, id: u32) -> Option<&String> {
+    fn get(&self, id: u32) -> Option<&Arc<str>> {
         self.sql.get(&id)
     }
 
@@ -1356,12 +1357,12 @@ impl Proto {
         let held: usize = self
             .pending
             .iter()
-            .map(|q| q.ex.statement.as_ref().map_or(0, String::len))
+            .map(|q| q.ex.statement.as_ref().map_or(0, |s| s.len()))
             .sum();
-        let new = p.ex.statement.as_ref().map_or(0, String::len);
+        let new = p.ex.statement.as_ref().map_or(0, |s| s.len());
         if held + new > MAX_PENDING_SQL_BYTES && new > PENDING_SQL_CUT {
             if let Some(sql) = p.ex.statement.as_mut() {
-                *sql = wire::text(sql.as_bytes(), PENDING_SQL_CUT);
+                *sql = wire::shared_text(sql.as_bytes(), PENDING_SQL_CUT);
                 p.ex.statement_truncated = true;
             }
         }
@@ -1386,16 +1387,16 @@ impl Proto {
         match ex.command {
             Command::Query => {
                 let text = self.query_text(args);
-                ex.statement = Some(wire::text(text, CLIENT_RETAIN));
+                ex.statement = Some(wire::shared_text(text, CLIENT_RETAIN));
                 ex.statement_truncated = truncated;
             }
             Command::StmtPrepare | Command::InitDb | Command::CreateDb | Command::DropDb => {
-                ex.statement = Some(wire::text(args, CLIENT_RETAIN));
+                ex.statement = Some(wire::shared_text(args, CLIENT_RETAIN));
                 ex.statement_truncated = truncated;
             }
             Command::FieldList => {
                 let mut r = Reader::new(args);
-                ex.statement = Some(wire::text(r.nul_or_eof(), 256));
+                ex.statement = Some(wire::shared_text(r.nul_or_eof(), 256));
             }
             Command::StmtExecute
             | Command::StmtFetch
@@ -1625,7 +1626,11 @@ impl Proto {
         p.ex.status = p.final_status();
         if p.ex.command == Command::StmtPrepare && p.ex.status == ResponseStatus::Ok {
             if let (Some(id), Some(sql)) = (p.ex.statement_id, p.ex.statement.as_ref()) {
-                let sql = wire::text(sql.as_bytes(), MAX_PREPARED_SQL);
+                let sql = if sql.len() <= MAX_PREPARED_SQL {
+                    Arc::clone(sql)
+                } else {
+                    wire::shared_text(sql.as_bytes(), MAX_PREPARED_SQL)
+                };
                 // Pipelined executes of "the last prepared statement", up to the next prepare.
                 for later in self.pending.iter_mut() {
                     if later.ex.command == Command::StmtPrepare {
@@ -1633,7 +1638,7 @@ impl Proto {
                     }
                     if later.ex.statement_id == Some(u32::MAX) {
                         later.ex.statement_id = Some(id);
-                        later.ex.statement = Some(sql.clone());
+                        later.ex.statement = Some(Arc::clone(&sql));
                     }
                 }
                 self.statements.insert(id, sql);

@@ -163,6 +163,15 @@ pub fn text(bytes: &[u8], max: usize) -> String {
     s
 }
 
+/// [`text`], shared: statement texts are handed from the prepared-statement map to every
+/// execute of the statement, and on to the analysis, without copying.
+pub fn shared_text(bytes: &[u8], max: usize) -> std::sync::Arc<str> {
+    match std::str::from_utf8(bytes) {
+        Ok(valid) if bytes.len() <= max => std::sync::Arc::from(valid),
+        _ => std::sync::Arc::from(text(bytes, max)),
+    }
+}
+
 /// An OK packet (`0x00`, or `0xfe` when it ends a result set under CLIENT_DEPRECATE_EOF).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OkPacket {
