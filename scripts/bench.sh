@@ -4,8 +4,9 @@
 # the ratios.
 #   scripts/bench.sh streams [CAPTURE...]   wirelag streams --json   vs  tshark -q -z conv,tcp
 #   scripts/bench.sh analyze [CAPTURE...]   wirelag analyze --json   vs  tshark MySQL field extraction
-# Captures: the arguments, or by default the shared sysbench capture (MariaDB on port 3309) plus a
-# 10x concatenation of it, to show that memory does not grow with the file.
+# Captures: the arguments, or by default the shared sysbench capture (MariaDB on port 3309), a
+# 10x concatenation of it (to show that memory does not grow with the file) and, when present, the
+# full sysbench capture ($BENCH_BIG, default big.pcap beside the small one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: scripts/bench.sh streams|analyze [CAPTURE...]}; shift
@@ -14,12 +15,15 @@ W=$PWD/target/release/wirelag
 caps=("$@")
 if [ ${#caps[@]} -eq 0 ]; then
   small=${BENCH_CAPTURE:-$PWD/../shared/bench/sysbench-small.pcap}
-  big=/tmp/wirelag-bench-10x.pcap
-  if [ ! -s "$big" ]; then
-
-    python3 scripts/scale-capture.py "$small" "$big" 10 "${BENCH_MYSQL_PORT:-3309}"
+  scaled=/tmp/wirelag-bench-10x.pcap
+  if [ ! -s "$scaled" ]; then
+    python3 scripts/scale-capture.py "$small" "$scaled" 10 "${BENCH_MYSQL_PORT:-3309}"
   fi
-  caps=("$small" "$big")
+  caps=("$small" "$scaled")
+  # The full sysbench run (about 420 MB) when one was generated: BENCH_BIG, or big.pcap next to
+  # the small one (../shared/bench/gen-capture.sh writes it there).
+  big=${BENCH_BIG:-$(dirname "$small")/big.pcap}
+  if [ -s "$big" ]; then caps+=("$big"); fi
 fi
 PORT=${BENCH_MYSQL_PORT:-3309}
 case $mode in

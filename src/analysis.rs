@@ -37,6 +37,9 @@ type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
 /// so that splicing them into the report is a plain byte copy.
 pub struct Spill {
     file: std::fs::File,
+    /// The file is the report's own output (see [`Spill::stream_to`]): what reaches it is
+    /// already in place, and nothing is read back.
+    direct: bool,
     /// The newest objects; handed to the file when the next one would take it past `mem_cap`.
     /// A capture whose section fits stays in memory and never touches the file.
     buf: Vec<u8>,
@@ -285,6 +288,7 @@ impl Spill {
     pub fn new(mem_cap: usize) -> std::io::Result<Spill> {
         Ok(Spill {
             file: unlinked_tempfile()?,
+            direct: false,
             buf: Vec::new(),
             mem_cap: mem_cap.max(1 << 16),
             in_file: false,
@@ -293,6 +297,16 @@ impl Spill {
             writer: None,
             encoder: None,
         })
+    }
+
+    /// From now on the objects go straight to `output` (a descriptor of the report's output,
+    /// positioned just after the array's `[`) instead of to a temporary file: a section as large
+    /// as the request list is then written once, as it is produced, rather than spilled and
+    /// copied at the end. Only before the first object.
+    pub fn stream_to(&mut self, output: std::fs::File) {
+        debug_assert_eq!(self.count, 0, "stream_to after objects were pushed");
+        self.file = output;
+        self.direct = true;
     }
 
     /// Appends one object already encoded as compact JSON.
@@ -447,6 +461,9 @@ impl Spill {
         }
         self.stop_writer()?;
         self.stop_encoder()?;
+        if self.direct {
+            anyhow::bail!("a section streamed to the output cannot be read back");
+        }
         if self.in_file {
             let mut file = &self.file;
             file.seek(std::io::SeekFrom::Start(0))?;
@@ -465,14 +482,23 @@ impl Spill {
 
     /// Writes the objects as the elements of a JSON array.
     pub fn write_array(&mut self, out: &mut dyn crate::report::ReportOut) -> anyhow::Result<()> {
-        use std::io::Seek;
         out.write_all(b"[")?;
+        self.write_array_rest(out)
+    }
+
+    /// Writes the objects not yet in `out` and the array's `]`: for a section streamed to the
+    /// output ([`Spill::stream_to`], whose `[` was written before), the ones still in memory.
+    pub fn write_array_rest(
+        &mut self,
+        out: &mut dyn crate::report::ReportOut,
+    ) -> anyhow::Result<()> {
+        use std::io::Seek;
         if let Some(e) = self.error.take() {
             return Err(e.into());
         }
         self.stop_writer()?;
         self.stop_encoder()?;
-        if self.in_file {
+        if self.in_file && !self.direct {
             // The file part in the kernel where the output allows it (see ReportOut).
             let mut file = &self.file;
             file.seek(std::io::SeekFrom::Start(0))?;
@@ -2192,6 +2218,47 @@ mod tests {
             );
             assert_eq!(spill.count, expected.len() as u64);
         }
+    }
+
+    #[test]
+    fn requests_streamed_to_the_output_land_in_place_around_its_own_writes() {
+        // The report's head goes through the output's buffer, the requests through a duplicate
+        // descriptor (locally, then from the encoder thread, across several 1 MiB flushes),
+        // the array's end and what follows through the buffer again.
+        use std::io::Write;
+        let path =
+            std::env::temp_dir().join(format!("wirelag-stream-to-{}.json", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut out = std::io::BufWriter::new(file);
+        out.write_all(b"{\"schema\":\"x\",\"requests\":[").unwrap();
+        let mut spill = Spill::new(1 << 16).unwrap();
+        let handle = crate::report::ReportOut::stream_handle(&mut out)
+            .unwrap()
+            .unwrap();
+        spill.stream_to(handle);
+        let mut expected: Vec<String> = Vec::new();
+        let long: &'static str = "SELECT 'padding' SELECT 'padding' SELECT 'padding' SELECT 'padding' SELECT 'padding' SELECT 'padding' SELECT 'padding' SELECT 'padding'";
+        for i in 0..(ENCODE_LOCALLY_FIRST as usize + 5 * REQUESTS_PER_BATCH + 3) {
+            let mut r = request(Some(if i % 3 == 0 { long } else { "SELECT 1" }), i % 7 == 0);
+            r.frame = i as u64;
+            spill.push_request(&r);
+            expected.push(serde_json::to_string(&r).unwrap());
+        }
+        spill.write_array_rest(&mut out).unwrap();
+        out.write_all(b",\"capture\":{}}").unwrap();
+        out.flush().unwrap();
+        drop(out);
+        let written = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            written,
+            format!(
+                "{{\"schema\":\"x\",\"requests\":[{}],\"capture\":{{}}}}",
+                expected.join(",")
+            )
+        );
+        // A streamed section is not read back.
+        assert!(spill.for_each_object(|_| Ok(())).is_err());
     }
 
     #[test]

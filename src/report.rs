@@ -113,6 +113,13 @@ pub trait ReportOut: Write {
     fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
         std::io::copy(file, self)
     }
+
+    /// A descriptor that appends where this output stands (its buffer flushed first), for a
+    /// section written as it is produced from another thread; None when the output has none.
+    /// Until that section ends nothing else may be written here.
+    fn stream_handle(&mut self) -> std::io::Result<Option<std::fs::File>> {
+        Ok(None)
+    }
 }
 
 impl ReportOut for Vec<u8> {}
@@ -121,6 +128,13 @@ impl ReportOut for std::io::BufWriter<std::fs::File> {
     fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
         // Both concrete: std's kernel-copy specialisation applies (it flushes the buffer first).
         std::io::copy(file, self)
+    }
+
+    fn stream_handle(&mut self) -> std::io::Result<Option<std::fs::File>> {
+        self.flush()?;
+        // A duplicate shares the file offset: its writes land where this buffer's next ones
+        // would have, and this buffer's later writes follow them.
+        self.get_ref().try_clone().map(Some)
     }
 }
 
@@ -180,6 +194,13 @@ impl ReportOut for Stdout {
         match self {
             Stdout::Fd(w) => w.append_file(file),
             Stdout::Locked(w) => std::io::copy(file, w),
+        }
+    }
+
+    fn stream_handle(&mut self) -> std::io::Result<Option<std::fs::File>> {
+        match self {
+            Stdout::Fd(w) => w.stream_handle(),
+            Stdout::Locked(_) => Ok(None),
         }
     }
 }
@@ -257,6 +278,13 @@ impl ReportOut for AtomicFile {
     fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
         match self.file.as_mut() {
             Some(f) => f.append_file(file),
+            None => Err(std::io::Error::other("report already committed")),
+        }
+    }
+
+    fn stream_handle(&mut self) -> std::io::Result<Option<std::fs::File>> {
+        match self.file.as_mut() {
+            Some(f) => f.stream_handle(),
             None => Err(std::io::Error::other("report already committed")),
         }
     }

@@ -105,7 +105,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
     let baseline = match &args.baseline {
         None => None,
         Some(b) => {
-            let mut base = analyse(b, &decode_as, filter.as_ref())
+            let mut base = analyse(b, &decode_as, filter.as_ref(), None)
                 .with_context(|| format!("baseline {}", b.display()))?;
             truncation_error(b, &base.summary, base.pipeline.frames())
                 .with_context(|| format!("baseline {}", b.display()))?;
@@ -115,12 +115,37 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
         }
     };
 
+    // With --json the report's head and the request list are written as the analysis runs
+    // (requests come first: they are most of the report, and streaming them means they are
+    // written once and never held or spilled). The output is opened only once the capture has
+    // opened, so a capture that cannot be read leaves no half report behind.
+    let mut file: Option<AtomicFile> = None;
+    let mut begin = || -> anyhow::Result<Option<std::fs::File>> {
+        if let Some(p) = args.output.as_deref() {
+            file = Some(AtomicFile::create(p)?);
+        }
+        if !args.json {
+            return Ok(None);
+        }
+        let target: &mut dyn ReportOut = match file.as_mut() {
+            Some(f) => f,
+            None => &mut *out,
+        };
+        target.write_all(b"{\"schema\":\"wirelag.report/v1\",")?;
+        if let Some(e) = &args.experiment {
+            target.write_all(b"\"experiment\":")?;
+            serde_json::to_writer(&mut *target, e)?;
+            target.write_all(b",")?;
+        }
+        target.write_all(b"\"requests\":[")?;
+        Ok(target.stream_handle()?)
+    };
     let Analysed {
         mut analyzer,
         pipeline,
         summary,
         selected,
-    } = analyse(path, &decode_as, filter.as_ref())?;
+    } = analyse(path, &decode_as, filter.as_ref(), Some(&mut begin))?;
     let is_selected = |stream: u32| {
         selected
             .as_ref()
@@ -171,7 +196,6 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
     mysql_anomalies.retain(|_, v| *v > 0);
     let capture = CaptureJson::new(path, &summary, &pipeline);
 
-    let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
     let target: &mut dyn ReportOut = match file.as_mut() {
         Some(f) => f,
         None => out,
@@ -186,7 +210,6 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
             &mut amplification,
             &mysql_anomalies,
             &pipeline,
-            args.experiment.as_ref(),
         )?;
     } else {
         if let Some(e) = &args.experiment {
@@ -212,10 +235,13 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
 }
 
 /// Runs the analysis of one capture (with the display filter's stream selection).
+/// `begin` runs once the capture has opened, just before the main pass: it may return the
+/// output descriptor the request list is streamed to.
 fn analyse(
     path: &Path,
     decode_as: &[u16],
     filter: Option<&DisplayFilter>,
+    begin: Option<&mut dyn FnMut() -> anyhow::Result<Option<std::fs::File>>>,
 ) -> anyhow::Result<Analysed> {
     let decode_as = decode_as.to_vec();
     // With a display filter, a first pass selects the streams that have a matching frame.
@@ -252,6 +278,11 @@ fn analyse(
         analyzer.restrict_to(sel.clone());
     }
     let mut source = open_capture(path)?;
+    if let Some(begin) = begin {
+        if let Some(output) = begin()? {
+            analyzer.requests.stream_to(output);
+        }
+    }
     let mut pipeline = Pipeline::new(TrackerConfig {
         reassemble: true,
         ..TrackerConfig::default()
@@ -278,23 +309,16 @@ fn write_json(
     amplification: &mut Amplification,
     mysql_anomalies: &HashMap<&'static str, u64>,
     pipeline: &Pipeline,
-    experiment: Option<&serde_json::Value>,
 ) -> anyhow::Result<()> {
-    out.write_all(b"{\"schema\":\"wirelag.report/v1\",")?;
-    if let Some(e) = experiment {
-        out.write_all(b"\"experiment\":")?;
-        serde_json::to_writer(&mut *out, e)?;
-        out.write_all(b",")?;
-    }
-    out.write_all(b"\"capture\":")?;
+    // The head, the experiment and the requests' opening went out before the analysis.
+    analyzer
+        .requests
+        .write_array_rest(out)
+        .context("writing the request list")?;
+    out.write_all(b",\"capture\":")?;
     serde_json::to_writer(&mut *out, capture)?;
     out.write_all(b",\"streams\":")?;
     serde_json::to_writer(&mut *out, streams)?;
-    out.write_all(b",\"requests\":")?;
-    analyzer
-        .requests
-        .write_array(out)
-        .context("reading back the request list")?;
     out.write_all(b",\"latency\":")?;
     serde_json::to_writer(&mut *out, latency)?;
     out.write_all(b",\"transactions\":")?;
