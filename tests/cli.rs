@@ -77,6 +77,58 @@ fn a_truncated_capture_reports_the_cut_and_analyses_what_came_before() {
 }
 
 #[test]
+fn the_streamed_report_is_the_same_on_stdout_in_a_pipe_and_with_o() {
+    // The request list is written into the output while the capture is read; the report must
+    // come out the same whichever output it is, and a capture that cannot be read must leave no
+    // half report behind.
+    let f = fixture("mysql-statement.pcap");
+    let f = f.to_str().unwrap();
+    let to_file = temp_path("stdout-report.json");
+    let o = wirelag()
+        .args(["analyze", f, "--json"])
+        .stdout(std::fs::File::create(&to_file).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let redirected = std::fs::read(&to_file).unwrap();
+    let piped = run_wirelag(&["analyze", f, "--json"]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let report = temp_path("o-report.json");
+    let o = run_wirelag(&["analyze", f, "--json", "-o", report.to_str().unwrap()]);
+    assert!(o.status.success() && o.stdout.is_empty(), "{}", stderr(&o));
+    let written = std::fs::read(&report).unwrap();
+    assert_eq!(redirected, piped.stdout);
+    assert_eq!(written, piped.stdout);
+    let doc: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    let requests = doc["requests"].as_array().unwrap();
+    assert!(!requests.is_empty());
+    assert!(doc["capture"]["packets"].as_u64().unwrap() > 0);
+    assert!(
+        written.starts_with(b"{\"schema\":\"wirelag.report/v1\",\"requests\":[{"),
+        "requests come first"
+    );
+
+    let junk = temp_path("junk.pcap");
+    std::fs::write(&junk, b"not a capture at all").unwrap();
+    let never = temp_path("never.json");
+    let o = run_wirelag(&["analyze", junk.to_str().unwrap(), "--json"]);
+    assert_one_line_error(&o, &["not a pcap or pcapng capture"]);
+    assert!(
+        o.stdout.is_empty(),
+        "nothing written for an unreadable capture"
+    );
+    let o = run_wirelag(&[
+        "analyze",
+        junk.to_str().unwrap(),
+        "--json",
+        "-o",
+        never.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!never.exists(), "no report file for an unreadable capture");
+}
+
+#[test]
 fn a_bad_display_filter_names_the_position() {
     let f = fixture("mysql.pcap");
     let o = run_wirelag(&["frames", f.to_str().unwrap(), "-Y", "tcp.port == 3306 &&"]);
