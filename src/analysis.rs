@@ -40,6 +40,8 @@ pub struct Spill {
     /// The file is the report's own output (see [`Spill::stream_to`]): what reaches it is
     /// already in place, and nothing is read back.
     direct: bool,
+    /// Objects are counted and dropped (see [`Spill::discard`]).
+    discard: bool,
     /// The newest objects; handed to the file when the next one would take it past `mem_cap`.
     /// A capture whose section fits stays in memory and never touches the file.
     buf: Vec<u8>,
@@ -289,6 +291,7 @@ impl Spill {
         Ok(Spill {
             file: unlinked_tempfile()?,
             direct: false,
+            discard: false,
             buf: Vec::new(),
             mem_cap: mem_cap.max(1 << 16),
             in_file: false,
@@ -309,6 +312,12 @@ impl Spill {
         self.direct = true;
     }
 
+    /// From now on objects are only counted, neither encoded nor kept: for a section nobody
+    /// will read (a baseline capture's requests, of which only the units are compared).
+    pub fn discard(&mut self) {
+        self.discard = true;
+    }
+
     /// Appends one object already encoded as compact JSON.
     pub fn push_json(&mut self, object: &[u8]) {
         self.push_with(|buf| buf.extend_from_slice(object));
@@ -316,6 +325,10 @@ impl Spill {
 
     /// Appends one object that `encode` writes, as compact JSON, straight into the buffer.
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.discard {
+            self.count += 1;
+            return;
+        }
         if self.error.is_some() {
             return;
         }
@@ -362,6 +375,10 @@ impl Spill {
     /// thread of their own: encoding measured a sixth of the analysis thread's time, which
     /// was the busier of the two.
     fn push_request(&mut self, r: &RequestJson<'_>) {
+        if self.discard {
+            self.count += 1;
+            return;
+        }
         if self.error.is_some() {
             return;
         }

@@ -236,7 +236,8 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn ReportOut) -> anyhow::Result<()> {
 
 /// Runs the analysis of one capture (with the display filter's stream selection).
 /// `begin` runs once the capture has opened, just before the main pass: it may return the
-/// output descriptor the request list is streamed to.
+/// output descriptor the request list is streamed to. Without it (a baseline) the request list
+/// is not kept.
 fn analyse(
     path: &Path,
     decode_as: &[u16],
@@ -278,10 +279,14 @@ fn analyse(
         analyzer.restrict_to(sel.clone());
     }
     let mut source = open_capture(path)?;
-    if let Some(begin) = begin {
-        if let Some(output) = begin()? {
-            analyzer.requests.stream_to(output);
+    match begin {
+        Some(begin) => {
+            if let Some(output) = begin()? {
+                analyzer.requests.stream_to(output);
+            }
         }
+        // A baseline: only its units are compared.
+        None => analyzer.requests.discard(),
     }
     let mut pipeline = Pipeline::new(TrackerConfig {
         reassemble: true,
