@@ -178,13 +178,40 @@ fn i(v: &Value) -> Option<i64> {
 
 /// Collects every difference before failing, so one run shows them all.
 #[derive(Default)]
-struct Findings(Vec<String>);
+/// What disagreed, each marked whether it is a timing bound (true) or a fact (false).
+struct Findings(Vec<(bool, String)>);
 
 impl Findings {
     fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
         if !ok {
-            self.0.push(msg());
+            self.0.push((false, msg()));
         }
+    }
+
+    /// A bound on measured time: under software emulation on a shared host the server's own
+    /// time occasionally jumps by tens of ms for one statement, which only such checks notice.
+    fn timing(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push((true, msg()));
+        }
+    }
+
+    fn only_timing(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|(t, _)| *t)
+    }
+
+    fn lines(&self) -> String {
+        self.0
+            .iter()
+            .map(|(t, m)| {
+                if *t {
+                    format!("{m} [timing]")
+                } else {
+                    m.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n  - ")
     }
 }
 
@@ -259,7 +286,47 @@ fn check_applied_state(f: &mut Findings, out: &Path) {
 fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
     let started = Instant::now();
     check_prerequisites();
-    let dir = pcapgen::temp_path("vm-netem");
+    // One more VM run when, and only when, every disagreement of the first is a bound on
+    // measured time (a server-time jump in one statement under emulation shifts a baseline by
+    // tens of ms); a disagreement on facts, or timing off twice, fails.
+    let (first, dir) = one_vm_run("vm-netem");
+    if first.0.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("vm_netem took {:.1} s", started.elapsed().as_secs_f64());
+        return;
+    }
+    assert!(
+        first.only_timing(),
+        "the real-kernel netem run disagrees ({} findings; VM output kept in {}):\n  - {}",
+        first.0.len(),
+        dir.join("out").display(),
+        first.lines()
+    );
+    eprintln!(
+        "first VM run: only timing bounds missed (output kept in {}), running once more:\n  - {}",
+        dir.join("out").display(),
+        first.lines()
+    );
+    let (second, dir2) = one_vm_run("vm-netem-again");
+    eprintln!("vm_netem took {:.1} s", started.elapsed().as_secs_f64());
+    if second.0.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir2);
+        return;
+    }
+    panic!(
+        "the real-kernel netem run disagrees twice; first run (kept in {}):\n  - {}\nsecond run ({} findings; kept in {}):\n  - {}",
+        dir.join("out").display(),
+        first.lines(),
+        second.0.len(),
+        dir2.join("out").display(),
+        second.lines()
+    );
+}
+
+/// Boots the VM once, runs the experiment inside and checks what it left: the findings and the
+/// work directory (the VM's output in `out/`).
+fn one_vm_run(name: &str) -> (Findings, std::path::PathBuf) {
+    let dir = pcapgen::temp_path(name);
     let out = dir.join("out");
     std::fs::create_dir_all(&dir).expect("work dir");
     let (stdout, stderr) = run_vm(&out, &dir);
@@ -305,7 +372,7 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
 
     // Per round trip: baseline well under the delay; delayed = baseline twin + delay.
     for (label, lat, _) in &base_x {
-        f.check(*lat >= 0 && *lat < BASELINE_MAX_US, || {
+        f.timing(*lat >= 0 && *lat < BASELINE_MAX_US, || {
             format!("baseline {label}: {lat} us, not well under the {DELAY_US} us delay")
         });
     }
@@ -318,7 +385,7 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
             format!("delayed {label}: {d} us, less than the {DELAY_US} us delay")
         });
         let ceiling = b + DELAY_US + EMULATION_NOISE_US;
-        f.check(*d <= ceiling, || {
+        f.timing(*d <= ceiling, || {
             format!(
                 "delayed {label}: {d} us, more than baseline {b} us + {DELAY_US} us + \
                  {EMULATION_NOISE_US} us of emulation noise"
@@ -329,7 +396,7 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
     added.sort_unstable();
     let median = added.get(added.len() / 2).copied().unwrap_or(-1);
     let tol = (DELAY_US as f64 * TOLERANCE_FRACTION) as i64;
-    f.check((median - DELAY_US).abs() <= tol, || {
+    f.timing((median - DELAY_US).abs() <= tol, || {
         format!("median added time per round trip {median} us, injected {DELAY_US} us (± {tol}): {added:?}")
     });
     eprintln!(
@@ -382,7 +449,7 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
         );
         let want = bd + n * DELAY_US;
         let tol = (want as f64 * TOLERANCE_FRACTION) as i64;
-        f.check((dd - want).abs() <= tol, || {
+        f.timing((dd - want).abs() <= tol, || {
             format!(
                 "delayed transaction: {dd} us; baseline {bd} us + {n} round trips x {DELAY_US} us = \
                  {want} us (± {tol})"
@@ -399,18 +466,7 @@ fn netem_delay_in_a_real_kernel_adds_the_delay_to_every_mysql_round_trip() {
     check_amplification_and_verdict(&mut f, &out);
     check_inject_cli(&mut f, &out);
     check_experiment(&mut f, &out, &before);
-    eprintln!("vm_netem took {:.1} s", started.elapsed().as_secs_f64());
-
-    if f.0.is_empty() {
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
-    }
-    panic!(
-        "the real-kernel netem run disagrees ({} findings; VM output kept in {}):\n  - {}",
-        f.0.len(),
-        out.display(),
-        f.0.join("\n  - ")
-    );
+    (f, dir)
 }
 
 /// `wirelag analyze DELAYED --baseline BASELINE --delay 40 --json`: the amplification section
@@ -465,13 +521,13 @@ fn check_amplification_and_verdict(f: &mut Findings, out: &Path) {
         });
         let per_rt = i(&t["added_per_round_trip_us"]).unwrap_or(-1);
         let tol = (DELAY_US as f64 * TOLERANCE_FRACTION) as i64 + TOLERANCE_US;
-        f.check((per_rt - DELAY_US).abs() <= tol, || {
+        f.timing((per_rt - DELAY_US).abs() <= tol, || {
             format!(
                 "transaction unit: added_per_round_trip_us {per_rt}, injected {DELAY_US} (± {tol})"
             )
         });
         let factor = t["factor"].as_f64().unwrap_or(-1.0);
-        f.check(
+        f.timing(
             (factor - n as f64).abs() <= n as f64 * TOLERANCE_FRACTION,
             || format!("transaction unit: factor {factor}, expected ~{n} (added / injected delay)"),
         );
@@ -514,7 +570,7 @@ fn check_amplification_and_verdict(f: &mut Findings, out: &Path) {
     );
     let observed = i(&v["observed_per_round_trip_us"]).unwrap_or(-1);
     let tol = (DELAY_US as f64 * TOLERANCE_FRACTION) as i64 + TOLERANCE_US;
-    f.check((observed - DELAY_US).abs() <= tol, || {
+    f.timing((observed - DELAY_US).abs() <= tol, || {
         format!("verdict.observed_per_round_trip_us {observed}, injected {DELAY_US} (± {tol})")
     });
 }
@@ -583,7 +639,7 @@ fn check_experiment(f: &mut Findings, out: &Path, before: &str) {
     });
     let tol = (DELAY_US as f64 * TOLERANCE_FRACTION) as i64 + TOLERANCE_US;
     let observed = i(&v["observed_per_round_trip_us"]).unwrap_or(-1);
-    f.check((observed - DELAY_US).abs() <= tol, || {
+    f.timing((observed - DELAY_US).abs() <= tol, || {
         format!("experiment: observed {observed} us per round trip, injected {DELAY_US} (± {tol})")
     });
     let units = a["units"].as_array().cloned().unwrap_or_default();
@@ -603,7 +659,7 @@ fn check_experiment(f: &mut Findings, out: &Path, before: &str) {
         );
         let want = b + (n as i64) * DELAY_US;
         let tol = (want as f64 * TOLERANCE_FRACTION) as i64;
-        f.check(b >= 0 && (d - want).abs() <= tol, || {
+        f.timing(b >= 0 && (d - want).abs() <= tol, || {
             format!("experiment transaction: {d} us, baseline {b} us + {n} x {DELAY_US} us = {want} us (± {tol}): {t}")
         });
     }
