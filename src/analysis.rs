@@ -467,17 +467,24 @@ impl Spill {
         }
     }
 
+    /// Everything pushed so far is in `buf` or written to the file, or the error that stopped
+    /// it is returned.
+    fn settle(&mut self) -> anyhow::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        self.stop_writer()?;
+        self.stop_encoder()?;
+        Ok(())
+    }
+
     /// The bytes of every object pushed so far, in order, in chunks.
     fn for_each_chunk(
         &mut self,
         mut f: impl FnMut(&[u8]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         use std::io::{Read, Seek};
-        if let Some(e) = self.error.take() {
-            return Err(e.into());
-        }
-        self.stop_writer()?;
-        self.stop_encoder()?;
+        self.settle()?;
         if self.direct {
             anyhow::bail!("a section streamed to the output cannot be read back");
         }
@@ -510,11 +517,7 @@ impl Spill {
         out: &mut dyn crate::report::ReportOut,
     ) -> anyhow::Result<()> {
         use std::io::Seek;
-        if let Some(e) = self.error.take() {
-            return Err(e.into());
-        }
-        self.stop_writer()?;
-        self.stop_encoder()?;
+        self.settle()?;
         if self.in_file && !self.direct {
             // The file part in the kernel where the output allows it (see ReportOut).
             let mut file = &self.file;

@@ -78,7 +78,7 @@ from the capture point. With -Y, only the streams with a matching frame are anal
         /// Display filter in Wireshark syntax: analyse the streams that have a matching frame
         #[arg(short = 'Y', long = "display-filter", value_name = "FILTER")]
         filter: Option<String>,
-        /// JSON output (schema wirelag.report/v1, see docs/report-schema.md)
+        /// JSON output (schema wirelag.report/v1, see docs/report-schema.md); the request list comes first, written as the capture is read, then the summary sections
         #[arg(long)]
         json: bool,
         /// Write the report to FILE (atomically: a temporary file, then a rename) instead of stdout

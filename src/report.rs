@@ -109,7 +109,9 @@ impl CaptureJson {
 /// kernel (copy_file_range, sendfile, splice) instead of through a user-space buffer, which was
 /// most of the time `analyze` spends after the analysis on a large capture.
 pub trait ReportOut: Write {
-    /// Appends the rest of `file` (from its current offset to its end).
+    /// Appends the rest of `file` (from its current offset to its end). The default body is
+    /// compiled for each implementing type, so for `BufWriter<File>` std's kernel-copy
+    /// specialisation applies (it flushes the buffer first).
     fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
         std::io::copy(file, self)
     }
@@ -125,11 +127,6 @@ pub trait ReportOut: Write {
 impl ReportOut for Vec<u8> {}
 
 impl ReportOut for std::io::BufWriter<std::fs::File> {
-    fn append_file(&mut self, file: &mut std::fs::File) -> std::io::Result<u64> {
-        // Both concrete: std's kernel-copy specialisation applies (it flushes the buffer first).
-        std::io::copy(file, self)
-    }
-
     fn stream_handle(&mut self) -> std::io::Result<Option<std::fs::File>> {
         self.flush()?;
         // A duplicate shares the file offset: its writes land where this buffer's next ones

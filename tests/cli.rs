@@ -222,82 +222,70 @@ fn whitespace_separated_sets_mean_the_same_as_comma_separated() {
 
 #[test]
 fn experiment_refuses_what_cannot_work_before_its_first_window() {
-    let o = run_wirelag(&[
-        "experiment",
-        "--backend",
-        "proxy",
-        "--listen",
-        "127.0.0.1:13306",
-        "--upstream",
-        "127.0.0.1:3306",
-        "--time",
-        "20",
-        "--port",
-        "3306",
-        "--",
-        "true",
-    ]);
-    assert_one_line_error(
-        &o,
-        &["--port 3306 must be the proxy's --listen port (13306)"],
-    );
-    let o = run_wirelag(&[
-        "experiment",
-        "--dev",
-        "lo",
-        "--remote-port",
-        "80",
-        "--time",
-        "40",
-        "--port",
-        "3306",
-    ]);
-    assert_one_line_error(&o, &["the rule never delays traffic of port 3306"]);
-    let o = run_wirelag(&[
-        "experiment",
-        "--dev",
-        "lo",
-        "--time",
-        "40",
-        "--port",
-        "3306",
-        "--window",
-        "0",
-    ]);
-    assert_one_line_error(&o, &["--window 0: expected seconds"]);
-    let o = run_wirelag(&[
-        "experiment",
-        "--dev",
-        "lo",
-        "--time",
-        "40",
-        "--port",
-        "3306",
-        "--dry-run",
-    ]);
-    assert_one_line_error(&o, &["experiment does not take --dry-run"]);
-    let o = run_wirelag(&[
-        "experiment",
-        "--dev",
-        "lo",
-        "--time",
-        "40",
-        "--port",
-        "3306",
-        "--duration",
-        "5",
-    ]);
-    assert_one_line_error(&o, &["experiment does not take --duration"]);
-    let o = run_wirelag(&[
-        "experiment",
-        "--dev",
-        "nosuchif0",
-        "--time",
-        "40",
-        "--port",
-        "3306",
-    ]);
-    assert_one_line_error(&o, &["no interface named nosuchif0"]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--backend",
+                "proxy",
+                "--listen",
+                "127.0.0.1:13306",
+                "--upstream",
+                "127.0.0.1:3306",
+                "--time",
+                "20",
+                "--port",
+                "3306",
+                "--",
+                "true",
+            ],
+            "--port 3306 must be the proxy's --listen port (13306)",
+        ),
+        (
+            &[
+                "--dev",
+                "lo",
+                "--remote-port",
+                "80",
+                "--time",
+                "40",
+                "--port",
+                "3306",
+            ],
+            "the rule never delays traffic of port 3306",
+        ),
+        (
+            &[
+                "--dev", "lo", "--time", "40", "--port", "3306", "--window", "0",
+            ],
+            "--window 0: expected seconds",
+        ),
+        (
+            &["--dev", "lo", "--time", "40", "--port", "3306", "--dry-run"],
+            "experiment does not take --dry-run",
+        ),
+        (
+            &[
+                "--dev",
+                "lo",
+                "--time",
+                "40",
+                "--port",
+                "3306",
+                "--duration",
+                "5",
+            ],
+            "experiment does not take --duration",
+        ),
+        (
+            &["--dev", "nosuchif0", "--time", "40", "--port", "3306"],
+            "no interface named nosuchif0",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut argv = vec!["experiment"];
+        argv.extend_from_slice(args);
+        assert_one_line_error(&run_wirelag(&argv), &[needle]);
+    }
 }
 
 #[test]
