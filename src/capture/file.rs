@@ -68,6 +68,8 @@ pub struct FileSource {
     packets: u64,
     snaplen: Option<u32>,
     truncated: Option<Truncation>,
+    /// The file's length when it was opened (for progress reporting).
+    file_len: u64,
     /// Set once the end, a truncation or an error has been reported; later calls return `None`.
     finished: bool,
 }
@@ -178,6 +180,7 @@ impl FileSource {
             }),
             link_types: Vec::new(),
             packets: 0,
+            file_len,
             snaplen: None,
             truncated: None,
             finished: false,
@@ -340,6 +343,13 @@ impl PacketSource for FileSource {
             interface_dropped: None,
             snaplen: self.snaplen,
         }
+    }
+
+    fn progress(&self) -> Option<super::ReadProgress> {
+        Some(super::ReadProgress {
+            consumed: self.input.offset(),
+            total: self.file_len,
+        })
     }
 }
 

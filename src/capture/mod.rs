@@ -88,4 +88,17 @@ pub trait PacketSource {
 
     /// What has been read so far.
     fn summary(&self) -> SourceSummary;
+
+    /// How far through its input the source is, for a progress bar; `None` for sources of
+    /// unknown length (live capture).
+    fn progress(&self) -> Option<ReadProgress> {
+        None
+    }
+}
+
+/// Bytes of a file consumed so far out of its length when opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadProgress {
+    pub consumed: u64,
+    pub total: u64,
 }
