@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing (libpcap-dev to build and
 # capture, tshark as the reference the conformance tests compare with, tcpdump, MariaDB, QEMU and a
-# Debian kernel for the real-kernel netem tier), checks the shared
-# corpus is there, then formats, lints, builds and runs every test. Tests that need a peer fail
+# Debian kernel for the real-kernel netem tier), checks the capture corpus (tests/corpus, in the
+# repository) is there, then formats, lints, builds and runs every test. Tests that need a peer fail
 # when it is missing; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +51,9 @@ if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$venv_pins" ] ||
   echo "$venv_pins" >"$venv/.pins"
 fi
 
-export WIRELAG_CORPUS=${WIRELAG_CORPUS:-$PWD/../shared/corpus}
-[ -d "$WIRELAG_CORPUS/pcaps" ] || { echo "shared corpus not found at $WIRELAG_CORPUS" >&2; exit 1; }
+# The corpus ships in the repository; WIRELAG_CORPUS may point the same tests at another copy.
+corpus=${WIRELAG_CORPUS:-$PWD/tests/corpus}
+[ -d "$corpus/pcaps" ] || { echo "capture corpus not found at $corpus" >&2; exit 1; }
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

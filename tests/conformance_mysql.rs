@@ -1,4 +1,4 @@
-//! Must show (MySQL issue): for every MySQL capture of the shared corpus, `wirelag analyze --json`
+//! Must show (MySQL issue): for every MySQL capture of the corpus (tests/corpus), `wirelag analyze --json`
 //! finds the requests tshark finds, with the same command, the same response frame, the same error
 //! code and the same response time to the microsecond.
 //!

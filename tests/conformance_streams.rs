@@ -1,4 +1,4 @@
-//! Must show (issue 2): for every capture of the shared corpus that tshark reads,
+//! Must show (issue 2): for every capture of the corpus (tests/corpus) that tshark reads,
 //! `wirelag streams --json` gives the same streams as tshark's `tcp.stream`: same numbers, same
 //! endpoints, same packet count per stream. Differences must be listed, with a reason, in
 //! tests/conformance/streams-allow.tsv.

@@ -1,4 +1,4 @@
-//! Helpers shared by the end-to-end tests: locating the binary, the shared corpus and tshark.
+//! Helpers shared by the end-to-end tests: locating the binary, the capture corpus and tshark.
 //! A test that needs a peer (tshark, the corpus) fails when it is missing; it never skips.
 #![allow(dead_code)]
 
@@ -24,15 +24,16 @@ pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("fixtures").join(name)
 }
 
-/// The shared corpus (../shared/corpus, or $WIRELAG_CORPUS). Panics with a clear message when
-/// it is absent: CI must provide it.
+/// The real-capture corpus shipped with the repository (tests/corpus, see its PROVENANCE.md), or
+/// $WIRELAG_CORPUS to run the same tests over another copy. Panics with a clear message when it is
+/// absent.
 pub fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("WIRELAG_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/corpus"));
+        .unwrap_or_else(|| repo_root().join("tests/corpus"));
     assert!(
         dir.join("pcaps").is_dir(),
-        "shared corpus not found at {} (set WIRELAG_CORPUS)",
+        "capture corpus not found at {} (tests/corpus, or set WIRELAG_CORPUS)",
         dir.display()
     );
     dir
