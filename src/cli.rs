@@ -16,14 +16,15 @@ use crate::commands;
 Reads .pcap/.pcapng files (Ethernet, VLAN/QinQ, Linux cooked SLL/SLL2, BSD loopback, raw IP, PPP; \
 IPv4 and IPv6) or captures live, follows TCP streams with Wireshark's numbering (tcp.stream) and \
 filters frames with Wireshark display-filter syntax (-Y).\n\n\
-Exit codes: 0 success, 2 bad input (unreadable or truncated capture, bad filter, no such stream), \
-1 other failures."
+Exit codes: 0 success, 2 bad input (unreadable or truncated capture, bad filter, no such stream, \
+unknown interface), 1 other failures."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Never draw the progress bar (otherwise shown on stderr when it is a terminal and a capture
-    /// file takes more than a second to read); also WIRELAG_NO_PROGRESS=1
+    /// file takes more than a second to read, unless the output goes to that terminal as it is
+    /// read: frames, analyze --json); also WIRELAG_NO_PROGRESS=1
     #[arg(long, global = true)]
     pub no_progress: bool,
 }
