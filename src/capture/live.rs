@@ -308,7 +308,9 @@ pub fn available_interfaces() -> Vec<String> {
 /// this host nor a libpcap pseudo-device: one line listing the names there are.
 pub fn check_interface(iface: &str) -> Result<(), CaptureError> {
     let names = available_interfaces();
-    if names.iter().any(|n| n == iface) {
+    // Nothing listed means enumeration failed, not that the host has no interfaces: libpcap
+    // then has the last word.
+    if names.is_empty() || names.iter().any(|n| n == iface) {
         return Ok(());
     }
     Err(CaptureError::Live {
