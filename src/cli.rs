@@ -16,12 +16,17 @@ use crate::commands;
 Reads .pcap/.pcapng files (Ethernet, VLAN/QinQ, Linux cooked SLL/SLL2, BSD loopback, raw IP, PPP; \
 IPv4 and IPv6) or captures live, follows TCP streams with Wireshark's numbering (tcp.stream) and \
 filters frames with Wireshark display-filter syntax (-Y).\n\n\
-Exit codes: 0 success, 2 bad input (unreadable or truncated capture, bad filter, no such stream), \
-1 other failures."
+Exit codes: 0 success, 2 bad input (unreadable or truncated capture, bad filter, no such stream, \
+unknown interface), 1 other failures."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Never draw the progress bar (otherwise shown on stderr when it is a terminal and a capture
+    /// file takes more than a second to read, unless the output goes to that terminal as it is
+    /// read: frames, analyze --json); also WIRELAG_NO_PROGRESS=1
+    #[arg(long, global = true)]
+    pub no_progress: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,6 +104,17 @@ from the capture point. With -Y, only the streams with a matching frame are anal
         #[arg(long, value_name = "MS")]
         delay: Option<f64>,
     },
+    /// The host's network interfaces: index, name, MTU, MAC, flags, addresses
+    #[command(
+        long_about = "The host's network interfaces, the names `live -i` and `--dev` take: index, name, \
+MTU, MAC address, flags (UP, RUNNING, LOOPBACK, BROADCAST, MULTICAST, POINTOPOINT) and addresses with \
+their prefix length. Needs no privileges."
+    )]
+    Interfaces {
+        /// JSON output (schema wirelag.interfaces/v1)
+        #[arg(long)]
+        json: bool,
+    },
     /// Capture live on an interface and print frames as they arrive, then the stream table
     #[command(
         long_about = "Capture live on an interface (libpcap, immediate mode, nanosecond kernel timestamps) \
@@ -139,16 +155,62 @@ or when interrupted."
         long_about = "Measure what a delay does to a service's traffic in one command: capture the service port for a baseline window, inject the delay (tc netem, or --backend proxy), capture a delayed window, revert, and analyse both captures as `analyze DELAYED --baseline BASELINE` would.\n\nEach logical unit (connection set-up, transaction, single statement, connection) is matched to its baseline twin: round trips, baseline and delayed duration, added time, added time per round trip, and the amplification factor (added time / injected delay). The verdict says whether the delay is visible in the traffic, so a rule that installed but delays nothing is caught.\n\nA window is one run of the workload given after `--`, or --window seconds of whatever traffic flows. With --backend proxy, clients must connect to --listen in both windows (the baseline runs through the proxy at zero delay) and --port is the --listen port.\n\nExample: wirelag experiment --dev lo --local-port 3306 --time 40 --port 3306 -- mariadb -h127.0.0.1 -e 'BEGIN; SELECT 1; COMMIT'"
     )]
     Experiment(crate::commands::experiment::ExperimentArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        long_about = "Print a shell completion script for wirelag on stdout, generated from its \
+command-line definitions. For example:\n\n  \
+wirelag completions bash > /etc/bash_completion.d/wirelag (or ~/.local/share/bash-completion/completions/wirelag)\n  \
+wirelag completions zsh > \"${fpath[1]}/_wirelag\"\n  \
+wirelag completions fish > ~/.config/fish/completions/wirelag.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per subcommand with --out DIR
+    #[command(
+        long_about = "Print wirelag's man page (roff, with the list of subcommands) on stdout, \
+generated from its command-line definitions; with --out DIR, write one page per command and \
+subcommand into DIR (wirelag.1, wirelag-frames.1, wirelag-inject-delay.1, ...) and list them. For \
+example: wirelag man --out /usr/local/share/man/man1 && mandb, or wirelag man | man -l -"
+    )]
+    Man {
+        /// Write one page per subcommand into DIR instead of the main page on stdout
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    crate::progress::enable(crate::progress::wanted(
+        cli.no_progress,
+        writes_stdout_while_reading(&cli.command),
+    ));
     let mut out = crate::report::Stdout::new();
     let result = dispatch(cli.command, &mut out);
     let flushed = out.flush();
     result?;
     flushed?;
     Ok(())
+}
+
+/// Commands whose output goes to stdout while the capture is read (frame lines; a JSON report
+/// on stdout, whose request list is written as the exchanges complete): on a terminal, a
+/// progress bar there would be interleaved with those lines.
+fn writes_stdout_while_reading(command: &Command) -> bool {
+    match command {
+        Command::Frames { .. } | Command::Live { .. } => true,
+        Command::Analyze { json, output, .. } => *json && output.is_none(),
+        Command::Experiment(a) => a.json && a.output.is_none(),
+        Command::Streams { .. }
+        | Command::Follow { .. }
+        | Command::Interfaces { .. }
+        | Command::Inject(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => false,
+    }
 }
 
 fn dispatch(command: Command, out: &mut dyn crate::report::ReportOut) -> anyhow::Result<()> {
@@ -226,6 +288,9 @@ fn dispatch(command: Command, out: &mut dyn crate::report::ReportOut) -> anyhow:
             };
             commands::live::run(&args, out)
         }
+        Command::Interfaces { json } => commands::interfaces::run(json, out),
+        Command::Completions { shell } => commands::generated::completions(shell, out),
+        Command::Man { out: dir } => commands::generated::man(dir.as_deref(), out),
         Command::Inject(a) => crate::inject::run(a, out),
         Command::Experiment(a) => crate::commands::experiment::run(&a, out),
     }

@@ -160,6 +160,9 @@ pub fn run(
     sink: &mut dyn PayloadSink,
     on_frame: &mut dyn FnMut(&FrameRecord<'_>) -> anyhow::Result<bool>,
 ) -> anyhow::Result<SourceSummary> {
+    // The one progress hook of every command's read (a no-op unless the CLI enabled the bar);
+    // cleared when it drops, before the caller prints anything.
+    let mut meter = crate::progress::Meter::start(source);
     loop {
         let pkt = match source.next_packet() {
             Ok(Some(p)) => p,
@@ -170,7 +173,9 @@ pub fn run(
         if !on_frame(&rec)? {
             break;
         }
+        meter.packet(source);
     }
+    meter.finish();
     pipeline.finish(sink);
     Ok(source.summary())
 }

@@ -178,13 +178,312 @@ fn help_lists_the_commands() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("--display-filter"));
 }
 
+/// The names after "available interfaces: " in a one-line error.
+fn listed_interfaces(e: &str) -> Vec<String> {
+    let list = e
+        .split_once("available interfaces: ")
+        .map(|(_, rest)| rest.trim_end())
+        .unwrap_or_else(|| panic!("no interface list in {e:?}"));
+    let list = list
+        .split_once(" (see `wirelag interfaces`)")
+        .map_or(list, |(names, _)| names);
+    list.split(", ").map(str::to_string).collect()
+}
+
 #[test]
-fn live_capture_without_the_interface_is_a_clear_error() {
-    let o = run_wirelag(&["live", "-i", "no-such-iface0", "-c", "1"]);
-    assert_ne!(o.status.code(), Some(0));
-    let e = stderr(&o);
-    assert!(e.contains("no-such-iface0"), "{e}");
-    assert_eq!(e.trim_end().lines().count(), 1, "{e:?}");
+fn live_capture_on_an_unknown_interface_lists_the_ones_there_are() {
+    let o = run_wirelag(&["live", "-i", "no-such-if0", "-c", "1"]);
+    assert_one_line_error(
+        &o,
+        &[
+            "live capture on no-such-if0",
+            "no interface named \"no-such-if0\"",
+        ],
+    );
+    let names = listed_interfaces(&stderr(&o));
+    assert!(names.iter().any(|n| n == "lo"), "{names:?}");
+    // libpcap's pseudo-device is a name live -i takes, so it is listed too.
+    assert!(names.iter().any(|n| n == "any"), "{names:?}");
+    assert!(o.stdout.is_empty());
+}
+
+/// `ip -j addr` (iproute2): the reference for `wirelag interfaces`.
+fn ip_addr_json() -> Vec<serde_json::Value> {
+    let o = std::process::Command::new("ip")
+        .args(["-j", "addr"])
+        .output()
+        .expect("ip from iproute2 (apt-get install iproute2)");
+    assert!(o.status.success(), "ip -j addr failed");
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn interfaces_lists_what_iproute2_lists() {
+    let o = run_wirelag(&["interfaces", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["schema"], "wirelag.interfaces/v1");
+    let ours = doc["interfaces"].as_array().unwrap();
+    let reference = ip_addr_json();
+    assert_eq!(
+        ours.len(),
+        reference.len(),
+        "{ours:?}\nvs ip: {reference:?}"
+    );
+    for want in &reference {
+        let name = want["ifname"].as_str().unwrap();
+        let got = ours
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {ours:?}"));
+        let flags: Vec<&str> = want["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(got["index"], want["ifindex"], "{name}");
+        assert_eq!(got["mtu"], want["mtu"], "{name}");
+        assert_eq!(got["up"], flags.contains(&"UP"), "{name} {flags:?}");
+        assert_eq!(got["loopback"], flags.contains(&"LOOPBACK"), "{name}");
+        assert_eq!(got["broadcast"], flags.contains(&"BROADCAST"), "{name}");
+        assert_eq!(got["multicast"], flags.contains(&"MULTICAST"), "{name}");
+        if matches!(want["link_type"].as_str(), Some("ether" | "loopback")) {
+            assert_eq!(got["mac"], want["address"], "{name}");
+        }
+        let mut want_addrs: Vec<(String, String, u64)> = want["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["family"].as_str().unwrap().to_string(),
+                    a["local"].as_str().unwrap().to_string(),
+                    a["prefixlen"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let mut got_addrs: Vec<(String, String, u64)> = got["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["family"].as_str().unwrap().to_string(),
+                    a["address"].as_str().unwrap().to_string(),
+                    a["prefix_len"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        want_addrs.sort();
+        got_addrs.sort();
+        assert_eq!(got_addrs, want_addrs, "{name}");
+    }
+    let lo = ours.iter().find(|i| i["name"] == "lo").expect("lo listed");
+    assert_eq!(lo["loopback"], true);
+    assert!(lo["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["address"] == "127.0.0.1" && a["prefix_len"] == 8));
+
+    // The table: lo's row has its index, the loopback flag and 127.0.0.1 with its prefix.
+    let o = run_wirelag(&["interfaces"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("INDEX  NAME"), "{text}");
+    let lo_index = lo["index"].to_string();
+    let mut rows = text.lines().skip_while(|l| {
+        let mut cells = l.split_whitespace();
+        !(cells.next() == Some(lo_index.as_str()) && cells.next() == Some("lo"))
+    });
+    let row = rows
+        .next()
+        .unwrap_or_else(|| panic!("no row for lo in\n{text}"));
+    assert!(row.contains("LOOPBACK"), "{row}");
+    let lo_block: Vec<&str> = std::iter::once(row)
+        .chain(rows.take_while(|l| l.starts_with(' ')))
+        .collect();
+    assert!(
+        lo_block
+            .iter()
+            .any(|l| l.trim_end().ends_with("127.0.0.1/8")),
+        "{lo_block:?}"
+    );
+}
+
+#[test]
+fn completions_name_every_subcommand() {
+    let o = run_wirelag(&["completions", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        script.contains("complete -F _wirelag"),
+        "not a bash completion script"
+    );
+    for sub in [
+        "frames",
+        "streams",
+        "follow",
+        "analyze",
+        "interfaces",
+        "live",
+        "inject",
+        "experiment",
+        "completions",
+        "man",
+    ] {
+        assert!(script.contains(sub), "bash completion lacks {sub}");
+    }
+    // bash accepts it.
+    let check = std::process::Command::new("bash")
+        .args(["-n", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = run_wirelag(&["completions", shell]);
+        assert!(o.status.success() && !o.stdout.is_empty(), "{shell}");
+    }
+    assert_eq!(run_wirelag(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn the_man_page_is_roff_listing_the_subcommands() {
+    let o = run_wirelag(&["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(page.contains(".TH wirelag 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for sub in [
+        "frames",
+        "analyze",
+        "interfaces",
+        "experiment",
+        "completions",
+    ] {
+        assert!(
+            page.contains(&format!("wirelag\\-{sub}(1)")),
+            "man page lacks {sub}"
+        );
+    }
+    // Rendered by man-db when it is installed (the roff itself is checked above).
+    let man_available = std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if man_available {
+        let path = temp_path("wirelag.1");
+        std::fs::write(&path, &page).unwrap();
+        let o = std::process::Command::new("man")
+            .arg("-l")
+            .arg(&path)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("SUBCOMMANDS") && text.contains("wirelag-analyze(1)"),
+            "{text}"
+        );
+        assert!(!text.contains(".TH"), "not rendered: {text}");
+    }
+
+    let dir = temp_path("man-pages");
+    let o = run_wirelag(&["man", "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = String::from_utf8(o.stdout).unwrap();
+    for name in ["wirelag.1", "wirelag-analyze.1", "wirelag-inject-clear.1"] {
+        let path = dir.join(name);
+        assert!(
+            listed.lines().any(|l| l == path.to_str().unwrap()),
+            "{listed}"
+        );
+        assert!(std::fs::read_to_string(&path).unwrap().contains(".TH"));
+    }
+}
+
+/// A capture of `n` small segments on one connection: large enough for the progress meter to
+/// look at the source several times.
+fn many_segments(n: u32) -> std::path::PathBuf {
+    use common::pcapgen::{pcap, Seg, ACK, PSH};
+    let c = ("10.0.0.1".parse().unwrap(), 40000);
+    let s = ("10.0.0.2".parse().unwrap(), 3306);
+    let segs: Vec<Seg> = (0..n)
+        .map(|i| Seg {
+            src: if i % 2 == 0 { c } else { s },
+            dst: if i % 2 == 0 { s } else { c },
+            seq: 1000 + (i / 2) * 4,
+            ack: 5000 + (i / 2) * 4,
+            flags: ACK | PSH,
+            payload: b"ping".to_vec(),
+            t_us: u64::from(i) * 10,
+        })
+        .collect();
+    let path = temp_path("many-segments.pcap");
+    std::fs::write(&path, pcap(&segs)).unwrap();
+    path
+}
+
+#[test]
+fn the_progress_bar_shows_on_a_terminal_only() {
+    let f = many_segments(40_000);
+    let f = f.to_str().unwrap();
+    // stderr is no terminal here: nothing but the output, even with the bar due at once.
+    for args in [
+        vec!["streams", f],
+        vec!["frames", f],
+        vec!["follow", f, "--stream", "0"],
+        vec!["analyze", f],
+        vec!["analyze", f, "--json"],
+    ] {
+        let o = wirelag()
+            .args(&args)
+            .env("WIRELAG_PROGRESS_AFTER_MS", "0")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(
+            o.stderr.is_empty(),
+            "{args:?} wrote to stderr: {}",
+            stderr(&o)
+        );
+    }
+    let plain = run_wirelag(&["streams", f]).stdout;
+
+    // Under a pseudo-terminal (script from util-linux) the bar is drawn on stderr and cleared;
+    // stdout, redirected to a file, is the same as without a terminal.
+    let out = temp_path("progress-stdout.txt");
+    let under_tty = |extra: &str| {
+        let cmd = format!(
+            "{} streams {f}{extra} > {}",
+            env!("CARGO_BIN_EXE_wirelag"),
+            out.display()
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("WIRELAG_PROGRESS_AFTER_MS", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script from util-linux");
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let tty = under_tty("");
+    assert!(tty.contains("wirelag: reading "), "{tty:?}");
+    assert!(tty.contains("\x1b[2K"), "bar not cleared: {tty:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
+    // --no-progress: nothing on the terminal.
+    let quiet = under_tty(" --no-progress");
+    assert!(!quiet.contains("wirelag: reading"), "{quiet:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
 }
 
 #[test]
@@ -279,6 +578,25 @@ fn experiment_refuses_what_cannot_work_before_its_first_window() {
         (
             &["--dev", "nosuchif0", "--time", "40", "--port", "3306"],
             "no interface named nosuchif0",
+        ),
+        (
+            &[
+                "--backend",
+                "proxy",
+                "--dev",
+                "nosuchif0",
+                "--listen",
+                "127.0.0.1:13306",
+                "--upstream",
+                "127.0.0.1:3306",
+                "--time",
+                "20",
+                "--port",
+                "13306",
+                "--",
+                "true",
+            ],
+            "no interface named \"nosuchif0\"; available interfaces: lo",
         ),
     ];
     for (args, needle) in cases {

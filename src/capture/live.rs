@@ -92,6 +92,7 @@ impl LiveSource {
         if iface.is_empty() {
             return Err(unknown_interface(iface, "no interface was given"));
         }
+        check_interface(iface)?;
         let capture = pcap::Capture::from_device(iface)
             .map_err(|e| live_error(iface, e))?
             .immediate_mode(true)
@@ -288,6 +289,39 @@ pub fn list_interfaces() -> Result<Vec<String>, CaptureError> {
         })
 }
 
+/// The names a capture can be opened on: the host's interfaces (pnet's enumeration), then the
+/// pseudo-devices only libpcap offers (`any`, `nflog`, ...). Listing asks libpcap nothing that
+/// needs privileges.
+pub fn available_interfaces() -> Vec<String> {
+    let mut names = crate::interfaces::names();
+    if let Ok(pcap_names) = list_interfaces() {
+        for name in pcap_names {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// A clear error, before libpcap is asked to open anything, when `iface` is no interface of
+/// this host nor a libpcap pseudo-device: one line listing the names there are.
+pub fn check_interface(iface: &str) -> Result<(), CaptureError> {
+    let names = available_interfaces();
+    // Nothing listed means enumeration failed, not that the host has no interfaces: libpcap
+    // then has the last word.
+    if names.is_empty() || names.iter().any(|n| n == iface) {
+        return Ok(());
+    }
+    Err(CaptureError::Live {
+        iface: iface.to_string(),
+        detail: format!(
+            "there is no interface named {iface:?}; available interfaces: {} (see `wirelag interfaces`)",
+            names.join(", ")
+        ),
+    })
+}
+
 /// libpcap substitutes its default when asked for a snaplen of 0 or less.
 fn capture_snaplen(requested: i32) -> u32 {
     u32::try_from(requested)
@@ -366,16 +400,17 @@ fn live_error(iface: &str, error: pcap::Error) -> CaptureError {
     }
 }
 
-/// True unless the interface list was readable and lacks the name.
+/// True unless the interface lists lack the name.
 fn interface_is_listed(iface: &str) -> bool {
-    list_interfaces().map_or(true, |names| names.iter().any(|name| name == iface))
+    available_interfaces().iter().any(|name| name == iface)
 }
 
 fn unknown_interface(iface: &str, message: &str) -> CaptureError {
-    let available = match list_interfaces() {
-        Ok(names) if !names.is_empty() => format!("available interfaces: {}", names.join(", ")),
-        Ok(_) => "libpcap lists no interfaces".to_string(),
-        Err(e) => e.to_string(),
+    let names = available_interfaces();
+    let available = if names.is_empty() {
+        "no interfaces are listed".to_string()
+    } else {
+        format!("available interfaces: {}", names.join(", "))
     };
     let detail = if iface.is_empty() {
         format!("{message}; {available}")
@@ -430,7 +465,7 @@ mod tests {
             Ok(_) => panic!("opened a missing interface"),
             Err(e) => e,
         };
-        // Needs CAP_NET_RAW (CI runs as root): without it this fails rather than skips.
+        // The name is checked before libpcap opens anything: no privileges needed.
         assert!(
             capture_allowed(&error),
             "capture not permitted here: {error}"

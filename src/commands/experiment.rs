@@ -186,6 +186,9 @@ pub fn run(args: &ExperimentArgs, out: &mut dyn crate::report::ReportOut) -> any
         .into());
     }
     backend::preflight(&args.delay, &spec)?;
+    // The capture's interface (with the proxy backend nothing above looked at it): a clear
+    // line naming the interfaces there are, before any window starts.
+    crate::capture::live::check_interface(&spec.dev)?;
     let stop = StopFlag::from_signals().context("cannot install the signal handlers")?;
 
     let (dir, temp) = match &args.keep_captures {

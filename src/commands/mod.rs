@@ -5,6 +5,8 @@ pub mod analyze;
 pub mod experiment;
 pub mod follow;
 pub mod frames;
+pub mod generated;
+pub mod interfaces;
 pub mod live;
 pub mod streams;
 
