@@ -29,6 +29,10 @@ for d in /lib/modules/*-amd64; do [ -f "/boot/vmlinuz-${d##*/}" ] && have_kernel
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need_pkgs+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || need_pkgs+=(cpio)
 command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || [ -x /sbin/tc ] || need_pkgs+=(iproute2)
+# tests/cli.rs: `man -l` renders the generated man page; `script` (util-linux) gives the progress
+# bar a terminal.
+command -v man >/dev/null 2>&1 || need_pkgs+=(man-db)
+command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

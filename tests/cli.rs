@@ -372,29 +372,23 @@ fn the_man_page_is_roff_listing_the_subcommands() {
             "man page lacks {sub}"
         );
     }
-    // Rendered by man-db when it is installed (the roff itself is checked above).
-    let man_available = std::process::Command::new("man")
-        .arg("--version")
+    // Rendered by man-db (scripts/test.sh installs it; a missing `man` fails here).
+    let path = temp_path("wirelag.1");
+    std::fs::write(&path, &page).unwrap();
+    let o = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&path)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
         .output()
-        .is_ok_and(|o| o.status.success());
-    if man_available {
-        let path = temp_path("wirelag.1");
-        std::fs::write(&path, &page).unwrap();
-        let o = std::process::Command::new("man")
-            .arg("-l")
-            .arg(&path)
-            .env("MANPAGER", "cat")
-            .env("MANWIDTH", "100")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            text.contains("SUBCOMMANDS") && text.contains("wirelag-analyze(1)"),
-            "{text}"
-        );
-        assert!(!text.contains(".TH"), "not rendered: {text}");
-    }
+        .expect("man from man-db is required for this test (apt-get install man-db)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("SUBCOMMANDS") && text.contains("wirelag-analyze(1)"),
+        "{text}"
+    );
+    assert!(!text.contains(".TH"), "not rendered: {text}");
 
     let dir = temp_path("man-pages");
     let o = run_wirelag(&["man", "--out", dir.to_str().unwrap()]);

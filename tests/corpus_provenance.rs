@@ -39,10 +39,16 @@ fn every_capture_has_its_provenance_and_blob_id() {
     for (n, line) in table.lines().enumerate() {
         let cols: Vec<&str> = line.split('\t').collect();
         assert_eq!(cols.len(), 5, "provenance.tsv line {}: {line:?}", n + 1);
-        assert!(cols[1].contains('/'), "line {}: repository {:?}", n + 1, cols[1]);
+        assert!(
+            cols[1].contains('/'),
+            "line {}: repository {:?}",
+            n + 1,
+            cols[1]
+        );
         assert_eq!(cols[3].len(), 40, "line {}: commit {:?}", n + 1, cols[3]);
         assert!(
-            rows.insert(cols[0].to_string(), cols[4].to_string()).is_none(),
+            rows.insert(cols[0].to_string(), cols[4].to_string())
+                .is_none(),
             "provenance.tsv lists {} twice",
             cols[0]
         );
@@ -89,6 +95,9 @@ fn every_group_has_its_licence_text() {
             .unwrap_or_else(|e| panic!("licence text {file} for {group}: {e}"));
         assert!(text.len() > 200, "{file} looks empty");
         assert!(notes.contains(file), "PROVENANCE.md does not name {file}");
-        assert!(notes.contains(group), "PROVENANCE.md does not name group {group}");
+        assert!(
+            notes.contains(group),
+            "PROVENANCE.md does not name group {group}"
+        );
     }
 }

@@ -336,8 +336,9 @@ pub fn check_cap_net_admin(dev: &str, host: &dyn Host) -> anyhow::Result<()> {
     if !host.has_cap_net_admin()? {
         anyhow::bail!(
             "changing qdiscs on {dev} needs CAP_NET_ADMIN, which this process lacks: run as root \
-             (sudo), or grant it (sudo setcap cap_net_admin+ep \"$(command -v wirelag)\"); the \
-             userspace proxy needs no capability: --backend proxy"
+             (sudo); a file capability (setcap) on wirelag is not enough, since the tc that \
+             wirelag runs does not inherit it; the userspace proxy needs no capability: \
+             --backend proxy"
         );
     }
     Ok(())
