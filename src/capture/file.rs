@@ -42,10 +42,10 @@ use pcap_parser::pcap::{
     LegacyPcapBlock, PcapHeader,
 };
 use pcap_parser::pcapng::{
-    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le,
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_sectionheaderblock, parse_simplepacketblock_be, parse_simplepacketblock_le,
-    InterfaceDescriptionBlock, OptionCode, BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, SHB_MAGIC, SPB_MAGIC,
+    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
+    parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
+    parse_simplepacketblock_le, InterfaceDescriptionBlock, OptionCode, BOM_MAGIC, EPB_MAGIC,
+    IDB_MAGIC, SHB_MAGIC, SPB_MAGIC,
 };
 use pcap_parser::PcapError;
 use wirelag_dissectors::link::{linktype_name, LinkType};
@@ -234,7 +234,7 @@ fn offset_within(outer: &[u8], inner: &[u8]) -> usize {
 }
 
 /// One line for a pcap-parser error, without the raw input bytes its `Display` would print.
-fn parse_failure(kind: &str, error: nom::Err<PcapError<&[u8]>>) -> String {
+fn parse_failure(kind: impl std::fmt::Display, error: nom::Err<PcapError<&[u8]>>) -> String {
     match error {
         nom::Err::Incomplete(_) => format!("{kind} contents run past its length"),
         nom::Err::Error(PcapError::NomError(_, check) | PcapError::OwnedNomError(_, check))
@@ -365,8 +365,8 @@ impl FileSource {
             ByteOrder::Little
         };
         let modified = modified_big || header.is_modified_format();
-        let lengths_swapped = header.version_major < 2
-            || (header.version_major == 2 && header.version_minor < 3);
+        let lengths_swapped =
+            header.version_major < 2 || (header.version_major == 2 && header.version_minor < 3);
         let records = match (order, modified, lengths_swapped) {
             (ByteOrder::Little, false, false) => RecordLayout::Little,
             (ByteOrder::Big, false, false) => RecordLayout::Big,
@@ -652,7 +652,7 @@ fn next_pcapng_packet(
             // fill(8) guaranteed the header bytes; this only keeps the parse total.
             return Err(corrupt(block_start, "block header unreadable".to_string()));
         };
-        let kind = block_kind_name(block_type);
+        let kind = BlockKind(block_type);
         let min_len = min_block_len(block_type);
         if total_len % 4 != 0 {
             return Err(corrupt(
@@ -703,7 +703,7 @@ fn next_pcapng_packet(
             );
             return Err(corrupt(block_start, detail));
         }
-        let malformed = |error| corrupt(block_start, parse_failure(&kind, error));
+        let malformed = |error| corrupt(block_start, parse_failure(kind, error));
 
         match block_type {
             SHB_MAGIC => {
@@ -904,14 +904,21 @@ fn min_block_len(block_type: u32) -> u32 {
     }
 }
 
-fn block_kind_name(block_type: u32) -> String {
-    match block_type {
-        SHB_MAGIC => "section header block".to_string(),
-        IDB_MAGIC => "interface description block".to_string(),
-        BLOCK_OBSOLETE_PACKET => "packet block".to_string(),
-        SPB_MAGIC => "simple packet block".to_string(),
-        EPB_MAGIC => "enhanced packet block".to_string(),
-        other => format!("block of type 0x{other:08x}"),
+/// A block's name for messages. Formatted only when a message is made: building a `String` for
+/// every block cost an allocation per packet.
+#[derive(Clone, Copy)]
+struct BlockKind(u32);
+
+impl std::fmt::Display for BlockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            SHB_MAGIC => f.write_str("section header block"),
+            IDB_MAGIC => f.write_str("interface description block"),
+            BLOCK_OBSOLETE_PACKET => f.write_str("packet block"),
+            SPB_MAGIC => f.write_str("simple packet block"),
+            EPB_MAGIC => f.write_str("enhanced packet block"),
+            other => write!(f, "block of type 0x{other:08x}"),
+        }
     }
 }
 
@@ -1006,6 +1013,7 @@ impl InterfaceClock {
         }
     }
 
+    #[inline]
     fn timestamp(&self, units: u64) -> Timestamp {
         let since_offset: i128 = match (self.nanos_per_unit, self.units_per_sec) {
             (Some(nanos_per_unit), _) => i128::from(units) * i128::from(nanos_per_unit),
@@ -1136,10 +1144,18 @@ impl ReadBuffer {
 
     /// Makes at least `wanted` unconsumed bytes available. `Ok(false)` when the file ends first;
     /// whatever it had is then available.
+    #[inline]
     fn fill(&mut self, wanted: usize) -> io::Result<bool> {
         if self.available() >= wanted {
             return Ok(true);
         }
+        self.refill(wanted)
+    }
+
+    /// The part of [`ReadBuffer::fill`] that reads: kept out of line so that the check every
+    /// record makes stays a compare in its caller.
+    #[inline(never)]
+    fn refill(&mut self, wanted: usize) -> io::Result<bool> {
         if self.buf.len() - self.pos < wanted {
             // Move the partial record to the front so the read can append the rest of it.
             self.buf.copy_within(self.pos..self.end, 0);
