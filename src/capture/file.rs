@@ -5,11 +5,13 @@
 //! The file is read through one refillable buffer (1 MiB, or less for small files) and every
 //! packet handed out is a slice of that buffer, so memory stays bounded whatever the file size and
 //! no packet costs an allocation. The buffer only grows when a single record is larger than it,
-//! and records are capped at [`MAX_RECORD_LEN`]. pcap-parser's own readers are not used: they
-//! hand out blocks through a callback-style `next()`/`consume()` pair over a `circular` buffer
-//! that refills by copying, and report a record larger than their buffer as an error instead of
-//! growing it only while the file really has the bytes. Its parsing functions work on any byte
-//! slice and say "need more bytes" with `nom::Err::Incomplete`, which is all this reader needs.
+//! and records are capped at [`MAX_RECORD_LEN`]. pcap-parser's own readers (`LegacyPcapReader`,
+//! `PcapNGReader`) are not used: they drop the `io::Error` of a failed read (`ReadError`), end a
+//! cut file with `UnexpectedEof` without saying where the cut record starts, leave a record
+//! larger than their buffer to the caller (`BufferTooSmall`, then `grow`), and the pcapng one
+//! parses every block type in full, options included, even those this reader skips. Its parsing
+//! functions work on any byte slice and say "need more bytes" with `nom::Err::Incomplete`, which
+//! is all this reader needs.
 //!
 //! A file that stops in the middle of a record (a capture still being written, or a copy cut
 //! short) is not an error: the packets before the cut are delivered, then the source ends and
@@ -1560,6 +1562,75 @@ mod tests {
                 ..SourceSummary::default()
             }
         );
+    }
+
+    #[test]
+    fn big_endian_tsoffset_and_binary_tsresol_are_read_in_the_section_byte_order() {
+        // pcap-parser decodes if_tsoffset little-endian whatever the section, and refuses every
+        // power-of-two resolution: both are done here.
+        let be = ByteOrder::Big;
+        let mut bytes = shb(be);
+        bytes.extend(idb(
+            be,
+            1,
+            0,
+            &[
+                option(be, OptionCode::IfTsresol.0, &[0x80 | 10]),
+                option(be, OptionCode::IfTsoffset.0, &(-100i64).to_be_bytes()),
+            ],
+        ));
+        bytes.extend(epb(be, 0, (1000 << 10) + 256, &[0x11; 14], 14));
+        let (seen, _, error) = read_bytes(&bytes);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].ns, 900_250_000_000);
+    }
+
+    #[test]
+    fn interface_option_running_past_its_block_is_corrupt() {
+        let le = ByteOrder::Little;
+        let mut bytes = shb(le);
+        let idb_at = bytes.len() as u64;
+        let mut block = idb(le, 1, 0, &[option(le, 2, b"eth0")]);
+        // The if_name option (at 16..) now claims 40 bytes; the block has 8 after its header.
+        block[18] = 40;
+        bytes.extend(block);
+        let (seen, _, error) = read_bytes(&bytes);
+        assert!(seen.is_empty());
+        let Some(CaptureError::Corrupt { offset, detail, .. }) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(offset, idb_at);
+        assert_eq!(
+            detail,
+            "interface option 2 claims 40 bytes, only 8 remain in the block"
+        );
+    }
+
+    #[test]
+    fn progress_counts_the_bytes_consumed_of_the_file() {
+        let le = ByteOrder::Little;
+        let mut pcapng = shb(le);
+        pcapng.extend(idb(le, 1, 0, &[]));
+        pcapng.extend(epb(le, 0, 1, &[1; 20], 20));
+        pcapng.extend(epb(le, 0, 2, &[2; 30], 30));
+        let pcap = pcap(
+            ByteOrder::Little,
+            PCAP_MAGIC_MICROS,
+            1,
+            &[record(1, 0, &[1; 10]), record(2, 0, &[2; 30])],
+        );
+        for (bytes, first_end) in [(pcapng, 28 + 20 + 52), (pcap, 24 + 26)] {
+            let total = bytes.len() as u64;
+            let file = TempCapture::new(&bytes);
+            let mut source = FileSource::open_with_buffer_limit(&file.0, 16).unwrap();
+            let progress = |source: &FileSource| source.progress().map(|p| (p.consumed, p.total));
+            assert!(source.next_packet().unwrap().is_some());
+            assert_eq!(progress(&source), Some((first_end, total)));
+            assert!(source.next_packet().unwrap().is_some());
+            assert!(source.next_packet().unwrap().is_none());
+            assert_eq!(progress(&source), Some((total, total)));
+        }
     }
 
     #[test]
