@@ -1,20 +1,55 @@
 //! Offline captures: pcap (µs, ns and the "modified" Kuznetzov variant) and pcapng, read in pure
-//! Rust without libpcap.
+//! Rust without libpcap. The `pcap-parser` crate parses the file header, the records and the
+//! blocks; this module owns the reading around it.
 //!
 //! The file is read through one refillable buffer (1 MiB, or less for small files) and every
 //! packet handed out is a slice of that buffer, so memory stays bounded whatever the file size and
 //! no packet costs an allocation. The buffer only grows when a single record is larger than it,
-//! and records are capped at [`MAX_RECORD_LEN`].
+//! and records are capped at [`MAX_RECORD_LEN`]. pcap-parser's own readers (`LegacyPcapReader`,
+//! `PcapNGReader`) are not used: they drop the `io::Error` of a failed read (`ReadError`), end a
+//! cut file with `UnexpectedEof` without saying where the cut record starts, leave a record
+//! larger than their buffer to the caller (`BufferTooSmall`, then `grow`), and the pcapng one
+//! parses every block type in full, options included, even those this reader skips. Its parsing
+//! functions work on any byte slice and say "need more bytes" with `nom::Err::Incomplete`, which
+//! is all this reader needs.
 //!
 //! A file that stops in the middle of a record (a capture still being written, or a copy cut
 //! short) is not an error: the packets before the cut are delivered, then the source ends and
 //! [`SourceSummary::truncated`] says where the cut record starts. Damage that cannot be a simple
 //! cut (impossible lengths, mismatched pcapng block trailers) is a [`CaptureError::Corrupt`].
+//!
+//! What pcap-parser (0.17) lacks, and so is kept here:
+//! - big-endian "modified" pcap files and the swapped length fields of files older than format
+//!   2.3 (its record parsers know neither): [`parse_variant_record`];
+//! - the pcapng generic block header on its own: its block parsers need the whole block in
+//!   memory, so the 8-byte header is read first ([`BlockHeader`]) to refuse impossible lengths
+//!   before reading what they claim, to stream past huge blocks that are skipped anyway, and to
+//!   name the block in truncation messages. pcap-parser also checks neither that a length is a
+//!   multiple of 4 nor (for section headers and simple packets) the trailing length;
+//! - the obsolete packet block (type 2), which it treats as unknown: [`parse_obsolete_packet`];
+//! - timestamps: its `build_ts` keeps seconds in a u32, takes an unsigned offset and goes through
+//!   `build_ts_resolution`, which refuses every power-of-two `if_tsresol`; its IDB `if_tsoffset`
+//!   is always decoded little-endian. [`InterfaceClock`] converts exactly, and `if_tsoffset` is
+//!   decoded in the section's byte order from the option pcap-parser parsed;
+//! - an interface option whose length runs past its block is silently dropped by pcap-parser;
+//!   here it is reported, as an impossible length.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use pcap_parser::nom;
+use pcap_parser::pcap::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+    LegacyPcapBlock, PcapHeader,
+};
+use pcap_parser::pcapng::{
+    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
+    parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
+    parse_simplepacketblock_le, InterfaceDescriptionBlock, OptionCode, BOM_MAGIC, EPB_MAGIC,
+    IDB_MAGIC, SHB_MAGIC, SPB_MAGIC,
+};
+use pcap_parser::PcapError;
 use wirelag_dissectors::link::{linktype_name, LinkType};
 use wirelag_dissectors::Timestamp;
 
@@ -36,28 +71,23 @@ const READ_BUFFER_LEN: usize = 1024 * 1024;
 /// Small files get a buffer their own size, but never one so small it refills every few records.
 const MIN_READ_BUFFER_LEN: usize = 64 * 1024;
 
-// Magic numbers as read in little-endian order from the first four bytes.
-const PCAP_MAGIC_MICROS: u32 = 0xa1b2_c3d4;
-const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
-/// Alexey Kuznetzov's patched libpcap: µs timestamps, 8 extra bytes per record header.
-const PCAP_MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 const PCAP_FILE_HEADER_LEN: usize = 24;
 const PCAP_LINKTYPE_OFFSET: u64 = 20;
+/// Alexey Kuznetzov's patched libpcap, written big-endian: pcap-parser only knows the
+/// little-endian form of this magic.
+const PCAP_MAGIC_MODIFIED_BIG: [u8; 4] = [0xa1, 0xb2, 0xcd, 0x34];
+/// The big-endian µs magic: the modified format's file header is otherwise the same.
+const PCAP_MAGIC_MICROS_BIG: [u8; 4] = [0xa1, 0xb2, 0xc3, 0xd4];
 
-const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
-const BLOCK_SECTION_HEADER: u32 = 0x0a0d_0d0a;
-const BLOCK_INTERFACE_DESCRIPTION: u32 = 1;
+/// Obsolete packet block, superseded by the enhanced packet block; pcap-parser has no parser.
 const BLOCK_OBSOLETE_PACKET: u32 = 2;
-const BLOCK_SIMPLE_PACKET: u32 = 3;
-const BLOCK_ENHANCED_PACKET: u32 = 6;
 
-const OPTION_END: u16 = 0;
-const OPTION_IF_TSRESOL: u16 = 9;
-const OPTION_IF_TSOFFSET: u16 = 14;
 /// pcapng's default interface resolution: 10^-6 s.
 const DEFAULT_TSRESOL: u8 = 6;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+type ParseResult<'a, T> = nom::IResult<&'a [u8], T, PcapError<&'a [u8]>>;
 
 /// A pcap or pcapng file being read front to back.
 pub struct FileSource {
@@ -81,13 +111,87 @@ enum Format {
 
 /// What the pcap file header says about every record.
 struct PcapLayout {
-    order: ByteOrder,
+    records: RecordLayout,
     /// 1000 for µs files, 1 for ns files.
     nanos_per_frac_unit: u64,
-    record_header_len: usize,
     link_type: LinkType,
-    /// Files older than format 2.3 store the original length before the captured length.
+}
+
+/// How a pcap record header is laid out, and so which parser reads it.
+#[derive(Clone, Copy, Debug)]
+enum RecordLayout {
+    /// pcap-parser's `parse_pcap_frame`.
+    Little,
+    /// pcap-parser's `parse_pcap_frame_be`.
+    Big,
+    /// pcap-parser's `parse_pcap_frame_modified`.
+    ModifiedLittle,
+    /// What pcap-parser does not read: big-endian modified records, and files older than format
+    /// 2.3, which store the original length before the captured length.
+    Variant {
+        order: ByteOrder,
+        header_len: usize,
+        lengths_swapped: bool,
+    },
+}
+
+impl RecordLayout {
+    fn header_len(self) -> usize {
+        match self {
+            RecordLayout::Little | RecordLayout::Big => 16,
+            RecordLayout::ModifiedLittle => 24,
+            RecordLayout::Variant { header_len, .. } => header_len,
+        }
+    }
+
+    #[inline]
+    fn parse(self, input: &[u8]) -> ParseResult<'_, LegacyPcapBlock<'_>> {
+        match self {
+            RecordLayout::Little => parse_pcap_frame(input),
+            RecordLayout::Big => parse_pcap_frame_be(input),
+            RecordLayout::ModifiedLittle => parse_pcap_frame_modified(input),
+            RecordLayout::Variant {
+                order,
+                header_len,
+                lengths_swapped,
+            } => parse_variant_record(input, order, header_len, lengths_swapped),
+        }
+    }
+}
+
+/// A record pcap-parser cannot read, parsed the way its `parse_pcap_frame` parses the others
+/// (same result, same `Incomplete` when the buffer holds less than the record).
+fn parse_variant_record(
+    input: &[u8],
+    order: ByteOrder,
+    header_len: usize,
     lengths_swapped: bool,
+) -> ParseResult<'_, LegacyPcapBlock<'_>> {
+    let incomplete = |have: usize, need: usize| nom::Err::Incomplete(nom::Needed::new(need - have));
+    let (Some(header), Some(after_header)) = (input.get(..header_len), input.get(header_len..))
+    else {
+        return Err(incomplete(input.len(), header_len));
+    };
+    let field = |at| order.u32(header, at).unwrap_or(0);
+    let (first_len, second_len) = (field(8), field(12));
+    let (caplen, origlen) = if lengths_swapped {
+        (second_len, first_len)
+    } else {
+        (first_len, second_len)
+    };
+    let data_len = usize::try_from(caplen).unwrap_or(usize::MAX);
+    let (Some(data), Some(rest)) = (after_header.get(..data_len), after_header.get(data_len..))
+    else {
+        return Err(incomplete(after_header.len(), data_len));
+    };
+    let record = LegacyPcapBlock {
+        ts_sec: field(0),
+        ts_usec: field(4),
+        caplen,
+        origlen,
+        data,
+    };
+    Ok((rest, record))
 }
 
 struct PcapngState {
@@ -124,6 +228,23 @@ enum Step {
 /// The file ends inside the record or block starting at `offset`: what came before is kept.
 fn truncated_at(offset: u64, detail: String) -> Step {
     Step::Truncated(Truncation { offset, detail })
+}
+
+/// Where `inner`, a slice a parser returned from `outer`, starts within it.
+fn offset_within(outer: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
+}
+
+/// One line for a pcap-parser error, without the raw input bytes its `Display` would print.
+fn parse_failure(kind: impl std::fmt::Display, error: nom::Err<PcapError<&[u8]>>) -> String {
+    match error {
+        nom::Err::Incomplete(_) => format!("{kind} contents run past its length"),
+        nom::Err::Error(PcapError::NomError(_, check) | PcapError::OwnedNomError(_, check))
+        | nom::Err::Failure(PcapError::NomError(_, check) | PcapError::OwnedNomError(_, check)) => {
+            format!("{kind} is malformed ({} check)", check.description())
+        }
+        nom::Err::Error(other) | nom::Err::Failure(other) => format!("{kind}: {other}"),
+    }
 }
 
 impl FileSource {
@@ -185,7 +306,8 @@ impl FileSource {
             truncated: None,
             finished: false,
         };
-        if u32::from_le_bytes(magic) == BLOCK_SECTION_HEADER {
+        // The section header's type reads the same in both byte orders.
+        if u32::from_le_bytes(magic) == SHB_MAGIC {
             source.start_pcapng()?;
         } else {
             source.start_pcap(magic)?;
@@ -194,40 +316,43 @@ impl FileSource {
     }
 
     fn start_pcap(&mut self, magic: [u8; 4]) -> Result<(), CaptureError> {
-        let (order, nanos_per_frac_unit, record_header_len) = match u32::from_le_bytes(magic) {
-            PCAP_MAGIC_MICROS => (ByteOrder::Little, 1000, 16),
-            PCAP_MAGIC_NANOS => (ByteOrder::Little, 1, 16),
-            PCAP_MAGIC_MODIFIED => (ByteOrder::Little, 1000, 24),
-            _ => match u32::from_be_bytes(magic) {
-                PCAP_MAGIC_MICROS => (ByteOrder::Big, 1000, 16),
-                PCAP_MAGIC_NANOS => (ByteOrder::Big, 1, 16),
-                PCAP_MAGIC_MODIFIED => (ByteOrder::Big, 1000, 24),
-                _ => {
-                    return Err(CaptureError::NotACapture {
-                        path: self.path.clone(),
-                        magic: format!("0x{}", hex(&magic)),
-                    })
-                }
-            },
+        let head = self.input.unconsumed();
+        let head = head.get(..PCAP_FILE_HEADER_LEN).unwrap_or(head);
+        let modified_big = magic == PCAP_MAGIC_MODIFIED_BIG;
+        let parsed = if modified_big {
+            // Read as the big-endian µs header it otherwise is; the records differ (below).
+            let mut header = head.to_vec();
+            if let Some(magic) = header.first_chunk_mut::<4>() {
+                *magic = PCAP_MAGIC_MICROS_BIG;
+            }
+            parse_pcap_header(&header)
+                .map(|(_, header)| header)
+                .map_err(|error| matches!(error, nom::Err::Incomplete(_)))
+        } else {
+            parse_pcap_header(head)
+                .map(|(_, header)| header)
+                .map_err(|error| matches!(error, nom::Err::Incomplete(_)))
         };
-        let header = self.input.unconsumed();
-        let fields = (
-            order.u16(header, 4),
-            order.u16(header, 6),
-            order.u32(header, 16),
-            order.u32(header, 20),
-        );
-        let (Some(major), Some(minor), Some(snaplen), Some(linktype_field)) = fields else {
-            return Err(self.corrupt(
-                0,
-                format!(
-                    "pcap file header needs {PCAP_FILE_HEADER_LEN} bytes, the file has {}",
-                    header.len()
-                ),
-            ));
+        let header: PcapHeader = match parsed {
+            Ok(header) => header,
+            Err(true) => {
+                return Err(self.corrupt(
+                    0,
+                    format!(
+                        "pcap file header needs {PCAP_FILE_HEADER_LEN} bytes, the file has {}",
+                        head.len()
+                    ),
+                ))
+            }
+            Err(false) => {
+                return Err(CaptureError::NotACapture {
+                    path: self.path.clone(),
+                    magic: format!("0x{}", hex(&magic)),
+                })
+            }
         };
         // The upper 16 bits carry FCS information, not the link type.
-        let linktype = linktype_field & 0xffff;
+        let linktype = u32::from_ne_bytes(header.network.0.to_ne_bytes()) & 0xffff;
         let Some(link_type) = LinkType::from_linktype(linktype) else {
             return Err(CaptureError::UnsupportedLinkType {
                 path: self.path.clone(),
@@ -236,15 +361,35 @@ impl FileSource {
                 offset: PCAP_LINKTYPE_OFFSET,
             });
         };
+        let order = if header.is_bigendian() {
+            ByteOrder::Big
+        } else {
+            ByteOrder::Little
+        };
+        let modified = modified_big || header.is_modified_format();
+        let lengths_swapped =
+            header.version_major < 2 || (header.version_major == 2 && header.version_minor < 3);
+        let records = match (order, modified, lengths_swapped) {
+            (ByteOrder::Little, false, false) => RecordLayout::Little,
+            (ByteOrder::Big, false, false) => RecordLayout::Big,
+            (ByteOrder::Little, true, false) => RecordLayout::ModifiedLittle,
+            _ => RecordLayout::Variant {
+                order,
+                header_len: if modified { 24 } else { 16 },
+                lengths_swapped,
+            },
+        };
         self.input.consume(PCAP_FILE_HEADER_LEN);
         self.link_types.push(link_type);
-        self.snaplen = (snaplen != 0).then_some(snaplen);
+        self.snaplen = (header.snaplen != 0).then_some(header.snaplen);
         self.format = Format::Pcap(PcapLayout {
-            order,
-            nanos_per_frac_unit,
-            record_header_len,
+            records,
+            nanos_per_frac_unit: if header.is_nanosecond_precision() {
+                1
+            } else {
+                1000
+            },
             link_type,
-            lengths_swapped: major < 2 || (major == 2 && minor < 3),
         });
         Ok(())
     }
@@ -263,11 +408,7 @@ impl FileSource {
             ));
         };
         if ByteOrder::from_pcapng_magic(byte_order_magic).is_none() {
-            let detail = format!(
-                "pcapng byte-order magic is 0x{}, expected 0x1a2b3c4d in either byte order",
-                hex(byte_order_magic)
-            );
-            return Err(self.corrupt(8, detail));
+            return Err(self.corrupt(8, byte_order_magic_error(byte_order_magic)));
         }
         Ok(())
     }
@@ -294,6 +435,13 @@ impl FileSource {
             Format::Pcapng(state) => next_pcapng_packet(path, input, state, link_types, snaplen),
         }
     }
+}
+
+fn byte_order_magic_error(magic: &[u8]) -> String {
+    format!(
+        "pcapng byte-order magic is 0x{}, expected 0x1a2b3c4d in either byte order",
+        hex(magic)
+    )
 }
 
 impl PacketSource for FileSource {
@@ -361,80 +509,101 @@ fn read_error(path: &Path, offset: u64, source: io::Error) -> CaptureError {
     }
 }
 
+/// Parses the next record where it lies in the buffer; when pcap-parser says it needs more
+/// bytes, the buffer is filled up to what the record needs (after checking the claimed length
+/// against the cap) and the record parsed again.
 fn next_pcap_record(
     path: &Path,
     input: &mut ReadBuffer,
     layout: &PcapLayout,
 ) -> Result<Step, CaptureError> {
     let record_start = input.offset();
-    let header_len = layout.record_header_len;
-    if !input
-        .fill(header_len)
-        .map_err(|e| read_error(path, record_start, e))?
-    {
-        let left = input.available();
-        if left == 0 {
-            return Ok(Step::End);
-        }
-        let detail = format!("record header needs {header_len} bytes, {left} left");
-        return Ok(truncated_at(record_start, detail));
-    }
-    let header = input.unconsumed();
-    let order = layout.order;
-    let fields = (
-        order.u32(header, 0),
-        order.u32(header, 4),
-        order.u32(header, 8),
-        order.u32(header, 12),
-    );
-    let (Some(ts_sec), Some(ts_frac), Some(first_len), Some(second_len)) = fields else {
-        // fill() guaranteed the header bytes; this only keeps the parse total.
-        let detail = "record header could not be read".to_string();
-        return Err(CaptureError::Corrupt {
-            path: path.to_path_buf(),
-            offset: record_start,
-            detail,
-        });
-    };
-    let (captured_len, orig_len) = if layout.lengths_swapped {
-        (second_len, first_len)
-    } else {
-        (first_len, second_len)
-    };
-    if captured_len > MAX_RECORD_LEN {
-        let detail = format!(
+    let header_len = layout.records.header_len();
+    let too_long = |captured_len: u64| CaptureError::Corrupt {
+        path: path.to_path_buf(),
+        offset: record_start,
+        detail: format!(
             "record claims {captured_len} captured bytes, more than the {} MiB limit",
             MAX_RECORD_LEN >> 20
-        );
-        return Err(CaptureError::Corrupt {
-            path: path.to_path_buf(),
-            offset: record_start,
-            detail,
-        });
+        ),
+    };
+    loop {
+        let unconsumed = input.unconsumed();
+        let needed = match layout.records.parse(unconsumed) {
+            Ok((_, record)) => {
+                // A buffer grown for an earlier record could hold one past the cap.
+                if record.caplen > MAX_RECORD_LEN {
+                    return Err(too_long(u64::from(record.caplen)));
+                }
+                let data_start = input.pos + offset_within(unconsumed, record.data);
+                let data_len = record.data.len();
+                // u32 seconds times 1e9 plus u32 fractions times 1000 stays far below i64::MAX.
+                let nanos = u64::from(record.ts_sec) * NANOS_PER_SEC
+                    + u64::from(record.ts_usec) * layout.nanos_per_frac_unit;
+                let packet = PacketAt {
+                    ts: Timestamp::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX)),
+                    orig_len: record.origlen,
+                    link_type: layout.link_type,
+                    interface: 0,
+                    data_start,
+                    data_len,
+                };
+                input.consume(header_len + data_len);
+                return Ok(Step::Packet(packet));
+            }
+            Err(nom::Err::Incomplete(nom::Needed::Size(more))) => more.get(),
+            Err(nom::Err::Incomplete(nom::Needed::Unknown)) => 1,
+            Err(error) => {
+                // pcap-parser's record parsers only ever need more bytes; this keeps it total.
+                let detail = parse_failure("record", error);
+                return Err(CaptureError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: record_start,
+                    detail,
+                });
+            }
+        };
+        let have = unconsumed.len();
+        let wanted = have.saturating_add(needed);
+        let header_complete = have >= header_len;
+        let data_len = wanted - header_len.min(wanted);
+        if header_complete && data_len > MAX_RECORD_LEN as usize {
+            return Err(too_long(data_len as u64));
+        }
+        if !input
+            .fill(wanted)
+            .map_err(|e| read_error(path, record_start, e))?
+        {
+            let left = input.available();
+            if left == 0 {
+                return Ok(Step::End);
+            }
+            let detail = if left < header_len {
+                format!("record header needs {header_len} bytes, {left} left")
+            } else {
+                format!(
+                    "record data needs {data_len} bytes, {} left",
+                    left - header_len
+                )
+            };
+            return Ok(truncated_at(record_start, detail));
+        }
     }
-    // Lossless: bounded by MAX_RECORD_LEN above.
-    let data_len = captured_len as usize;
-    let record_len = header_len + data_len;
-    if !input
-        .fill(record_len)
-        .map_err(|e| read_error(path, record_start, e))?
-    {
-        let left = input.available().saturating_sub(header_len);
-        let detail = format!("record data needs {data_len} bytes, {left} left");
-        return Ok(truncated_at(record_start, detail));
+}
+
+/// A pcapng block's type and total length, read before the block is in memory.
+struct BlockHeader {
+    block_type: u32,
+    total_len: u32,
+}
+
+impl BlockHeader {
+    fn read(head: &[u8], order: ByteOrder) -> Option<BlockHeader> {
+        Some(BlockHeader {
+            block_type: order.u32(head, 0)?,
+            total_len: order.u32(head, 4)?,
+        })
     }
-    let data_start = input.pos + header_len;
-    input.consume(record_len);
-    // u32 seconds times 1e9 plus u32 fractions times 1000 stays far below i64::MAX.
-    let nanos = u64::from(ts_sec) * NANOS_PER_SEC + u64::from(ts_frac) * layout.nanos_per_frac_unit;
-    Ok(Step::Packet(PacketAt {
-        ts: Timestamp::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX)),
-        orig_len,
-        link_type: layout.link_type,
-        interface: 0,
-        data_start,
-        data_len,
-    }))
 }
 
 /// Reads pcapng blocks until the next packet, handling section and interface blocks on the way
@@ -464,8 +633,7 @@ fn next_pcapng_packet(
         }
         // The section header's type reads the same in both byte orders, so it can be recognised
         // before its byte-order magic is known.
-        let block_type = state.order.u32(input.unconsumed(), 0).unwrap_or(0);
-        if block_type == BLOCK_SECTION_HEADER {
+        if state.order.u32(input.unconsumed(), 0) == Some(SHB_MAGIC) {
             if !input.fill(12).map_err(io_error)? {
                 let left = input.available();
                 let detail = format!("section header block needs at least 12 bytes, {left} left");
@@ -473,17 +641,20 @@ fn next_pcapng_packet(
             }
             let magic = input.unconsumed().get(8..12).unwrap_or(&[]);
             let Some(order) = ByteOrder::from_pcapng_magic(magic) else {
-                let detail = format!(
-                    "pcapng byte-order magic is 0x{}, expected 0x1a2b3c4d in either byte order",
-                    hex(magic)
-                );
-                return Err(corrupt(block_start + 8, detail));
+                return Err(corrupt(block_start + 8, byte_order_magic_error(magic)));
             };
             state.order = order;
         }
         let order = state.order;
-        let total_len = order.u32(input.unconsumed(), 4).unwrap_or(0);
-        let kind = block_kind_name(block_type);
+        let Some(BlockHeader {
+            block_type,
+            total_len,
+        }) = BlockHeader::read(input.unconsumed(), order)
+        else {
+            // fill(8) guaranteed the header bytes; this only keeps the parse total.
+            return Err(corrupt(block_start, "block header unreadable".to_string()));
+        };
+        let kind = BlockKind(block_type);
         let min_len = min_block_len(block_type);
         if total_len % 4 != 0 {
             return Err(corrupt(
@@ -525,6 +696,7 @@ fn next_pcapng_packet(
             let detail = format!("{kind} needs {block_len} bytes, {left} left");
             return Ok(truncated_at(block_start, detail));
         }
+        let block_pos = input.pos;
         let block = input.unconsumed().get(..block_len).unwrap_or(&[]);
         let trailer = order.u32(block, block_len - 4).unwrap_or(0);
         if trailer != total_len {
@@ -533,24 +705,30 @@ fn next_pcapng_packet(
             );
             return Err(corrupt(block_start, detail));
         }
-        let body = block.get(8..block_len - 4).unwrap_or(&[]);
-        let body_start = input.pos + 8;
+        let malformed = |error| corrupt(block_start, parse_failure(kind, error));
 
         match block_type {
-            BLOCK_SECTION_HEADER => {
-                let major = order.u16(body, 4).unwrap_or(0);
-                let minor = order.u16(body, 6).unwrap_or(0);
-                if major != 1 {
+            SHB_MAGIC => {
+                let (_, section) = parse_sectionheaderblock(block).map_err(malformed)?;
+                if section.major_version != 1 {
                     return Err(corrupt(
                         block_start,
-                        format!("unsupported pcapng version {major}.{minor}"),
+                        format!(
+                            "unsupported pcapng version {}.{}",
+                            section.major_version, section.minor_version
+                        ),
                     ));
                 }
                 state.interfaces.clear();
             }
-            BLOCK_INTERFACE_DESCRIPTION => {
-                let interface =
-                    parse_interface(body, order).map_err(|detail| corrupt(block_start, detail))?;
+            IDB_MAGIC => {
+                let (_, description) = match order {
+                    ByteOrder::Little => parse_interfacedescriptionblock_le(block),
+                    ByteOrder::Big => parse_interfacedescriptionblock_be(block),
+                }
+                .map_err(malformed)?;
+                let interface = interface_from(&description, block, order)
+                    .map_err(|detail| corrupt(block_start, detail))?;
                 if let Some(link_type) = interface.link_type {
                     if !link_types.contains(&link_type) {
                         link_types.push(link_type);
@@ -561,38 +739,33 @@ fn next_pcapng_packet(
                 }
                 state.interfaces.push(interface);
             }
-            BLOCK_ENHANCED_PACKET | BLOCK_OBSOLETE_PACKET => {
-                let fields = if block_type == BLOCK_ENHANCED_PACKET {
-                    (
-                        order.u32(body, 0),
-                        order.u32(body, 4),
-                        order.u32(body, 8),
-                        order.u32(body, 12),
-                        order.u32(body, 16),
-                    )
+            EPB_MAGIC | BLOCK_OBSOLETE_PACKET => {
+                let parsed = if block_type == EPB_MAGIC {
+                    match order {
+                        ByteOrder::Little => parse_enhancedpacketblock_le(block),
+                        ByteOrder::Big => parse_enhancedpacketblock_be(block),
+                    }
+                    .ok()
+                    .map(|(_, epb)| PacketFields {
+                        interface_id: epb.if_id,
+                        ts_high: epb.ts_high,
+                        ts_low: epb.ts_low,
+                        caplen: epb.caplen,
+                        orig_len: epb.origlen,
+                        data: epb.data,
+                    })
                 } else {
-                    // Packet block: a 16-bit interface id and a 16-bit drop count.
-                    (
-                        order.u16(body, 0).map(u32::from),
-                        order.u32(body, 4),
-                        order.u32(body, 8),
-                        order.u32(body, 12),
-                        order.u32(body, 16),
-                    )
+                    parse_obsolete_packet(block, order)
                 };
-                let (
-                    Some(interface_id),
-                    Some(ts_high),
-                    Some(ts_low),
-                    Some(captured_len),
-                    Some(orig_len),
-                ) = fields
-                else {
-                    return Err(corrupt(
-                        block_start,
-                        format!("{kind} is too short for its fixed fields"),
-                    ));
+                let Some(packet) = parsed else {
+                    // With the whole block in memory, only a captured length larger than the
+                    // room in the block makes either parser fail.
+                    let captured_len = order.u32(block, 20).unwrap_or(0);
+                    let room = block_len - 32;
+                    let detail = format!("{kind} captured length {captured_len} exceeds the {room} bytes of packet data in the block");
+                    return Err(corrupt(block_start, detail));
                 };
+                let interface_id = packet.interface_id;
                 let interface = interface_for(state, interface_id).ok_or_else(|| {
                     let known = state.interfaces.len();
                     corrupt(block_start, format!("{kind} refers to interface {interface_id}, but the section describes {known}"))
@@ -600,29 +773,31 @@ fn next_pcapng_packet(
                 let Some(link_type) = interface.link_type else {
                     return Err(unsupported_link_type(path, interface.linktype, block_start));
                 };
-                const FIXED_FIELDS_LEN: usize = 20;
-                let room = body.len().saturating_sub(FIXED_FIELDS_LEN);
-                let data_len = usize::try_from(captured_len).unwrap_or(usize::MAX);
-                if data_len > room {
-                    let detail = format!("{kind} captured length {captured_len} exceeds the {room} bytes of packet data in the block");
-                    return Err(corrupt(block_start, detail));
-                }
                 let ts = interface
                     .clock
-                    .timestamp((u64::from(ts_high) << 32) | u64::from(ts_low));
-                state.last_ts = ts;
-                input.consume(block_len);
-                return Ok(Step::Packet(PacketAt {
+                    .timestamp((u64::from(packet.ts_high) << 32) | u64::from(packet.ts_low));
+                // The parsers hand out the data with its padding.
+                let data_len = usize::try_from(packet.caplen)
+                    .unwrap_or(usize::MAX)
+                    .min(packet.data.len());
+                let at = PacketAt {
                     ts,
-                    orig_len,
+                    orig_len: packet.orig_len,
                     link_type,
                     interface: interface_id,
-                    data_start: body_start + FIXED_FIELDS_LEN,
+                    data_start: block_pos + offset_within(block, packet.data),
                     data_len,
-                }));
+                };
+                state.last_ts = ts;
+                input.consume(block_len);
+                return Ok(Step::Packet(at));
             }
-            BLOCK_SIMPLE_PACKET => {
-                let orig_len = order.u32(body, 0).unwrap_or(0);
+            SPB_MAGIC => {
+                let (_, simple) = match order {
+                    ByteOrder::Little => parse_simplepacketblock_le(block),
+                    ByteOrder::Big => parse_simplepacketblock_be(block),
+                }
+                .map_err(malformed)?;
                 let interface = interface_for(state, 0).ok_or_else(|| {
                     corrupt(
                         block_start,
@@ -634,26 +809,69 @@ fn next_pcapng_packet(
                 };
                 // No captured length is stored: the frame is cut by the snaplen and the padding
                 // after it is not data.
-                let room = body.len().saturating_sub(4);
-                let mut data_len = usize::try_from(orig_len).unwrap_or(usize::MAX).min(room);
+                let mut data_len = usize::try_from(simple.origlen)
+                    .unwrap_or(usize::MAX)
+                    .min(simple.data.len());
                 if interface.snaplen != 0 {
                     data_len =
                         data_len.min(usize::try_from(interface.snaplen).unwrap_or(usize::MAX));
                 }
-                input.consume(block_len);
-                return Ok(Step::Packet(PacketAt {
+                let at = PacketAt {
                     ts: state.last_ts,
-                    orig_len,
+                    orig_len: simple.origlen,
                     link_type,
                     interface: 0,
-                    data_start: body_start + 4,
+                    data_start: block_pos + offset_within(block, simple.data),
                     data_len,
-                }));
+                };
+                input.consume(block_len);
+                return Ok(Step::Packet(at));
             }
             _ => {}
         }
         input.consume(block_len);
     }
+}
+
+/// The fields of an enhanced or obsolete packet block that make a packet.
+struct PacketFields<'a> {
+    interface_id: u32,
+    ts_high: u32,
+    ts_low: u32,
+    caplen: u32,
+    orig_len: u32,
+    /// The packet data with its padding.
+    data: &'a [u8],
+}
+
+/// The obsolete packet block, which pcap-parser does not parse: an enhanced packet block whose
+/// interface id is 16 bits, followed by a 16-bit drop count. `block` is the whole block, its
+/// lengths already checked.
+fn parse_obsolete_packet(block: &[u8], order: ByteOrder) -> Option<PacketFields<'_>> {
+    let fields = (
+        order.u16(block, 8),
+        order.u32(block, 12),
+        order.u32(block, 16),
+        order.u32(block, 20),
+        order.u32(block, 24),
+    );
+    let (Some(interface_id), Some(ts_high), Some(ts_low), Some(caplen), Some(orig_len)) = fields
+    else {
+        return None;
+    };
+    let room = block.get(28..block.len().saturating_sub(4)).unwrap_or(&[]);
+    let data_len = usize::try_from(caplen).unwrap_or(usize::MAX);
+    if data_len > room.len() {
+        return None;
+    }
+    Some(PacketFields {
+        interface_id: u32::from(interface_id),
+        ts_high,
+        ts_low,
+        caplen,
+        orig_len,
+        data: room,
+    })
 }
 
 fn interface_for(state: &PcapngState, interface_id: u32) -> Option<&Interface> {
@@ -672,82 +890,96 @@ fn unsupported_link_type(path: &Path, linktype: u32, offset: u64) -> CaptureErro
 fn is_parsed_block(block_type: u32) -> bool {
     matches!(
         block_type,
-        BLOCK_SECTION_HEADER
-            | BLOCK_INTERFACE_DESCRIPTION
-            | BLOCK_OBSOLETE_PACKET
-            | BLOCK_SIMPLE_PACKET
-            | BLOCK_ENHANCED_PACKET
+        SHB_MAGIC | IDB_MAGIC | BLOCK_OBSOLETE_PACKET | SPB_MAGIC | EPB_MAGIC
     )
 }
 
-/// Smallest total length each block type can have: 12 bytes of framing plus its fixed fields.
+/// Smallest total length each block type can have: 12 bytes of framing plus its fixed fields
+/// (pcap-parser's minimum for each block it parses).
 fn min_block_len(block_type: u32) -> u32 {
     match block_type {
-        BLOCK_SECTION_HEADER => 28,
-        BLOCK_INTERFACE_DESCRIPTION => 20,
-        BLOCK_SIMPLE_PACKET => 16,
-        BLOCK_ENHANCED_PACKET | BLOCK_OBSOLETE_PACKET => 32,
+        SHB_MAGIC => 28,
+        IDB_MAGIC => 20,
+        SPB_MAGIC => 16,
+        EPB_MAGIC | BLOCK_OBSOLETE_PACKET => 32,
         _ => 12,
     }
 }
 
-fn block_kind_name(block_type: u32) -> String {
-    match block_type {
-        BLOCK_SECTION_HEADER => "section header block".to_string(),
-        BLOCK_INTERFACE_DESCRIPTION => "interface description block".to_string(),
-        BLOCK_OBSOLETE_PACKET => "packet block".to_string(),
-        BLOCK_SIMPLE_PACKET => "simple packet block".to_string(),
-        BLOCK_ENHANCED_PACKET => "enhanced packet block".to_string(),
-        other => format!("block of type 0x{other:08x}"),
+/// A block's name for messages. Formatted only when a message is made: building a `String` for
+/// every block cost an allocation per packet.
+#[derive(Clone, Copy)]
+struct BlockKind(u32);
+
+impl std::fmt::Display for BlockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            SHB_MAGIC => f.write_str("section header block"),
+            IDB_MAGIC => f.write_str("interface description block"),
+            BLOCK_OBSOLETE_PACKET => f.write_str("packet block"),
+            SPB_MAGIC => f.write_str("simple packet block"),
+            EPB_MAGIC => f.write_str("enhanced packet block"),
+            other => write!(f, "block of type 0x{other:08x}"),
+        }
     }
 }
 
-fn parse_interface(body: &[u8], order: ByteOrder) -> Result<Interface, String> {
-    let (Some(linktype), Some(snaplen)) = (order.u16(body, 0), order.u32(body, 4)) else {
-        return Err("interface description block is too short for its fixed fields".to_string());
-    };
-    let linktype = u32::from(linktype);
+/// The interface an IDB describes, from the fields and options pcap-parser parsed. `block` is
+/// the whole block, read only to name an option that overruns it.
+fn interface_from(
+    description: &InterfaceDescriptionBlock<'_>,
+    block: &[u8],
+    order: ByteOrder,
+) -> Result<Interface, String> {
+    let linktype = u32::from_ne_bytes(description.linktype.0.to_ne_bytes());
     let mut tsresol = DEFAULT_TSRESOL;
     let mut offset_secs = 0i64;
-    let mut options = body.get(8..).unwrap_or(&[]);
-    while let (Some(code), Some(value_len)) = (order.u16(options, 0), order.u16(options, 2)) {
-        if code == OPTION_END {
-            break;
-        }
-        let value_len = usize::from(value_len);
-        let Some(value) = options.get(4..4 + value_len) else {
-            let room = options.len() - 4;
-            return Err(format!(
-                "interface option {code} claims {value_len} bytes, only {room} remain in the block"
-            ));
-        };
-        match code {
-            OPTION_IF_TSRESOL => match value {
+    let mut ended = false;
+    let mut parsed_len = 0usize;
+    for option in &description.options {
+        parsed_len += 4 + option.value.len();
+        let value = option.as_bytes().unwrap_or(&[]);
+        match option.code {
+            OptionCode::EndOfOpt => {
+                ended = true;
+                break;
+            }
+            OptionCode::IfTsresol => match value {
                 [resolution] => tsresol = *resolution,
                 _ => {
                     return Err(format!(
-                        "if_tsresol option has {value_len} bytes, expected 1"
+                        "if_tsresol option has {} bytes, expected 1",
+                        option.len
                     ))
                 }
             },
-            OPTION_IF_TSOFFSET => match order.u64(value, 0) {
-                Some(raw) if value_len == 8 => offset_secs = i64::from_ne_bytes(raw.to_ne_bytes()),
+            OptionCode::IfTsoffset => match value.first_chunk::<8>() {
+                Some(raw) if value.len() == 8 => offset_secs = order.i64(*raw),
                 _ => {
                     return Err(format!(
-                        "if_tsoffset option has {value_len} bytes, expected 8"
+                        "if_tsoffset option has {} bytes, expected 8",
+                        option.len
                     ))
                 }
             },
             _ => {}
         }
-        let padded_len = (value_len + 3) & !3;
-        // The last option's padding may be missing; what is left is then simply empty.
-        options = options.get(4 + padded_len..).unwrap_or(&[]);
+    }
+    if !ended {
+        // pcap-parser stops at an option that runs past the block without saying so.
+        let options = block.get(16..block.len().saturating_sub(4)).unwrap_or(&[]);
+        let rest = options.get(parsed_len..).unwrap_or(&[]);
+        if let (Some(code), Some(value_len)) = (order.u16(rest, 0), order.u16(rest, 2)) {
+            let room = rest.len() - 4;
+            return Err(format!(
+                "interface option {code} claims {value_len} bytes, only {room} remain in the block"
+            ));
+        }
     }
     Ok(Interface {
         linktype,
         link_type: LinkType::from_linktype(linktype),
-        snaplen,
+        snaplen: description.snaplen,
         clock: InterfaceClock::new(tsresol, offset_secs),
     })
 }
@@ -783,6 +1015,7 @@ impl InterfaceClock {
         }
     }
 
+    #[inline]
     fn timestamp(&self, units: u64) -> Timestamp {
         let since_offset: i128 = match (self.nanos_per_unit, self.units_per_sec) {
             (Some(nanos_per_unit), _) => i128::from(units) * i128::from(nanos_per_unit),
@@ -815,9 +1048,9 @@ enum ByteOrder {
 impl ByteOrder {
     fn from_pcapng_magic(magic: &[u8]) -> Option<ByteOrder> {
         let magic = *magic.first_chunk::<4>()?;
-        if u32::from_le_bytes(magic) == PCAPNG_BYTE_ORDER_MAGIC {
+        if u32::from_le_bytes(magic) == BOM_MAGIC {
             Some(ByteOrder::Little)
-        } else if u32::from_be_bytes(magic) == PCAPNG_BYTE_ORDER_MAGIC {
+        } else if u32::from_be_bytes(magic) == BOM_MAGIC {
             Some(ByteOrder::Big)
         } else {
             None
@@ -840,12 +1073,11 @@ impl ByteOrder {
         })
     }
 
-    fn u64(self, bytes: &[u8], at: usize) -> Option<u64> {
-        let raw = *bytes.get(at..)?.first_chunk::<8>()?;
-        Some(match self {
-            ByteOrder::Little => u64::from_le_bytes(raw),
-            ByteOrder::Big => u64::from_be_bytes(raw),
-        })
+    fn i64(self, raw: [u8; 8]) -> i64 {
+        match self {
+            ByteOrder::Little => i64::from_le_bytes(raw),
+            ByteOrder::Big => i64::from_be_bytes(raw),
+        }
     }
 }
 
@@ -914,10 +1146,18 @@ impl ReadBuffer {
 
     /// Makes at least `wanted` unconsumed bytes available. `Ok(false)` when the file ends first;
     /// whatever it had is then available.
+    #[inline]
     fn fill(&mut self, wanted: usize) -> io::Result<bool> {
         if self.available() >= wanted {
             return Ok(true);
         }
+        self.refill(wanted)
+    }
+
+    /// The part of [`ReadBuffer::fill`] that reads: kept out of line so that the check every
+    /// record makes stays a compare in its caller.
+    #[inline(never)]
+    fn refill(&mut self, wanted: usize) -> io::Result<bool> {
         if self.buf.len() - self.pos < wanted {
             // Move the partial record to the front so the read can append the rest of it.
             self.buf.copy_within(self.pos..self.end, 0);
@@ -976,6 +1216,12 @@ impl ReadBuffer {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    // Magic numbers as read in little-endian order from the first four bytes.
+    const PCAP_MAGIC_MICROS: u32 = 0xa1b2_c3d4;
+    const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
+    /// Alexey Kuznetzov's patched libpcap: µs timestamps, 8 extra bytes per record header.
+    const PCAP_MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 
     /// A capture written to the temp dir, removed again when dropped.
     struct TempCapture(PathBuf);
@@ -1078,11 +1324,11 @@ mod tests {
 
     fn shb(order: ByteOrder) -> Vec<u8> {
         let mut body = Vec::new();
-        put_u32(&mut body, order, PCAPNG_BYTE_ORDER_MAGIC);
+        put_u32(&mut body, order, BOM_MAGIC);
         put_u16(&mut body, order, 1);
         put_u16(&mut body, order, 0);
         put_u64(&mut body, order, u64::MAX);
-        block(order, BLOCK_SECTION_HEADER, &body)
+        block(order, SHB_MAGIC, &body)
     }
 
     fn option(order: ByteOrder, code: u16, value: &[u8]) -> Vec<u8> {
@@ -1105,7 +1351,7 @@ mod tests {
         if !options.is_empty() {
             body.extend_from_slice(&[0; 4]);
         }
-        block(order, BLOCK_INTERFACE_DESCRIPTION, &body)
+        block(order, IDB_MAGIC, &body)
     }
 
     fn epb(order: ByteOrder, interface: u32, ts: u64, data: &[u8], orig_len: u32) -> Vec<u8> {
@@ -1116,14 +1362,14 @@ mod tests {
         put_u32(&mut body, order, data.len() as u32);
         put_u32(&mut body, order, orig_len);
         body.extend_from_slice(data);
-        block(order, BLOCK_ENHANCED_PACKET, &body)
+        block(order, EPB_MAGIC, &body)
     }
 
     fn spb(order: ByteOrder, data: &[u8], orig_len: u32) -> Vec<u8> {
         let mut body = Vec::new();
         put_u32(&mut body, order, orig_len);
         body.extend_from_slice(data);
-        block(order, BLOCK_SIMPLE_PACKET, &body)
+        block(order, SPB_MAGIC, &body)
     }
 
     #[derive(Debug, PartialEq)]
@@ -1249,7 +1495,7 @@ mod tests {
         let le = ByteOrder::Little;
         let be = ByteOrder::Big;
         let mut bytes = shb(le);
-        bytes.extend(idb(le, 1, 0, &[option(le, OPTION_IF_TSRESOL, &[9])]));
+        bytes.extend(idb(le, 1, 0, &[option(le, OptionCode::IfTsresol.0, &[9])]));
         // 2^-10 s units and a 100 s offset; 101 is raw IP.
         bytes.extend(idb(
             le,
@@ -1257,8 +1503,8 @@ mod tests {
             65535,
             &[
                 option(le, 2, b"eth1"),
-                option(le, OPTION_IF_TSRESOL, &[0x80 | 10]),
-                option(le, OPTION_IF_TSOFFSET, &100i64.to_le_bytes()),
+                option(le, OptionCode::IfTsresol.0, &[0x80 | 10]),
+                option(le, OptionCode::IfTsoffset.0, &100i64.to_le_bytes()),
             ],
         ));
         bytes.extend(block(le, 4, &[1, 2, 3, 4, 5])); // a name resolution block, skipped
@@ -1316,6 +1562,75 @@ mod tests {
                 ..SourceSummary::default()
             }
         );
+    }
+
+    #[test]
+    fn big_endian_tsoffset_and_binary_tsresol_are_read_in_the_section_byte_order() {
+        // pcap-parser decodes if_tsoffset little-endian whatever the section, and refuses every
+        // power-of-two resolution: both are done here.
+        let be = ByteOrder::Big;
+        let mut bytes = shb(be);
+        bytes.extend(idb(
+            be,
+            1,
+            0,
+            &[
+                option(be, OptionCode::IfTsresol.0, &[0x80 | 10]),
+                option(be, OptionCode::IfTsoffset.0, &(-100i64).to_be_bytes()),
+            ],
+        ));
+        bytes.extend(epb(be, 0, (1000 << 10) + 256, &[0x11; 14], 14));
+        let (seen, _, error) = read_bytes(&bytes);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].ns, 900_250_000_000);
+    }
+
+    #[test]
+    fn interface_option_running_past_its_block_is_corrupt() {
+        let le = ByteOrder::Little;
+        let mut bytes = shb(le);
+        let idb_at = bytes.len() as u64;
+        let mut block = idb(le, 1, 0, &[option(le, 2, b"eth0")]);
+        // The if_name option (at 16..) now claims 40 bytes; the block has 8 after its header.
+        block[18] = 40;
+        bytes.extend(block);
+        let (seen, _, error) = read_bytes(&bytes);
+        assert!(seen.is_empty());
+        let Some(CaptureError::Corrupt { offset, detail, .. }) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(offset, idb_at);
+        assert_eq!(
+            detail,
+            "interface option 2 claims 40 bytes, only 8 remain in the block"
+        );
+    }
+
+    #[test]
+    fn progress_counts_the_bytes_consumed_of_the_file() {
+        let le = ByteOrder::Little;
+        let mut pcapng = shb(le);
+        pcapng.extend(idb(le, 1, 0, &[]));
+        pcapng.extend(epb(le, 0, 1, &[1; 20], 20));
+        pcapng.extend(epb(le, 0, 2, &[2; 30], 30));
+        let pcap = pcap(
+            ByteOrder::Little,
+            PCAP_MAGIC_MICROS,
+            1,
+            &[record(1, 0, &[1; 10]), record(2, 0, &[2; 30])],
+        );
+        for (bytes, first_end) in [(pcapng, 28 + 20 + 52), (pcap, 24 + 26)] {
+            let total = bytes.len() as u64;
+            let file = TempCapture::new(&bytes);
+            let mut source = FileSource::open_with_buffer_limit(&file.0, 16).unwrap();
+            let progress = |source: &FileSource| source.progress().map(|p| (p.consumed, p.total));
+            assert!(source.next_packet().unwrap().is_some());
+            assert_eq!(progress(&source), Some((first_end, total)));
+            assert!(source.next_packet().unwrap().is_some());
+            assert!(source.next_packet().unwrap().is_none());
+            assert_eq!(progress(&source), Some((total, total)));
+        }
     }
 
     #[test]
@@ -1642,7 +1957,7 @@ mod tests {
     fn tiny_read_buffers_give_the_same_packets() {
         let le = ByteOrder::Little;
         let mut pcapng = shb(le);
-        pcapng.extend(idb(le, 1, 0, &[option(le, OPTION_IF_TSRESOL, &[9])]));
+        pcapng.extend(idb(le, 1, 0, &[option(le, OptionCode::IfTsresol.0, &[9])]));
         let mut records = Vec::new();
         let payloads: Vec<Vec<u8>> = (0..50u8)
             .map(|i| vec![i; usize::from(i) * 7 % 90])
@@ -1699,8 +2014,8 @@ mod tests {
             1,
             0,
             &[
-                option(le, OPTION_IF_TSRESOL, &[0x80 | 30]),
-                option(le, OPTION_IF_TSOFFSET, &[1; 8]),
+                option(le, OptionCode::IfTsresol.0, &[0x80 | 30]),
+                option(le, OptionCode::IfTsoffset.0, &[1; 8]),
             ],
         ));
         pcapng.extend(epb(le, 0, 1, &[1; 20], 20));
