@@ -225,20 +225,39 @@ impl<'a> TcpSegment<'a> {
     }
 }
 
-/// Walks the options with etherparse's iterator. It ends the walk at the first option it does
-/// not know (MPTCP, TCP Fast Open, MD5, user timeout, ...) or whose length it does not accept;
-/// Wireshark skips such an option by its length and reads on, and so do we, so that a window
-/// scale or timestamp behind an MPTCP option still counts.
+/// Reads the options with etherparse, one option at a time. Its iterator ends the walk at the
+/// first option it does not know (MPTCP, TCP Fast Open, MD5, user timeout, ...) or whose length
+/// it does not accept; Wireshark skips such an option by its length and reads on, and so do we,
+/// so that a window scale or timestamp behind an MPTCP option still counts. NOP and EOL are
+/// handled here: on a typical segment (NOP, NOP, timestamp) a call per padding byte cost more
+/// than the rest of the header.
 fn parse_options(mut b: &[u8]) -> TcpOptions {
+    // Fast path, measured: nearly every segment after a Linux handshake carries exactly NOP,
+    // NOP, timestamp. Through the iterator that one option cost ~45 instructions a segment
+    // (`streams` on the bench capture ran ~5% more instructions than the hand-written decoder);
+    // this fixed layout is matched whole instead. Everything else goes to etherparse.
+    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *b {
+        return TcpOptions {
+            timestamp: Some((
+                u32::from_be_bytes([v0, v1, v2, v3]),
+                u32::from_be_bytes([e0, e1, e2, e3]),
+            )),
+            ..TcpOptions::default()
+        };
+    }
     let mut o = TcpOptions::default();
-    // Every round consumes at least one byte (the iterator, or the skip below).
-    'walk: loop {
+    // Every round consumes at least one byte.
+    loop {
+        while let [1, rest @ ..] = b {
+            b = rest;
+        }
+        if matches!(b, [] | [0, ..]) {
+            break;
+        }
         let mut it = TcpOptionsIterator::from_slice(b);
-        loop {
-            let at = it.rest();
-            match it.next() {
-                None => break 'walk,
-                Some(Ok(option)) => match option {
+        match it.next() {
+            Some(Ok(option)) => {
+                match option {
                     TcpOptionElement::Noop => {}
                     TcpOptionElement::MaximumSegmentSize(mss) => o.mss = Some(mss),
                     TcpOptionElement::WindowScale(shift) => o.window_scale = Some(shift),
@@ -247,15 +266,14 @@ fn parse_options(mut b: &[u8]) -> TcpOptions {
                         o.sack_blocks = 1 + more.iter().flatten().count() as u8;
                     }
                     TcpOptionElement::Timestamp(val, ecr) => o.timestamp = Some((val, ecr)),
-                },
-                Some(Err(_)) => match skip_option(at, &mut o) {
-                    Some(rest) => {
-                        b = rest;
-                        continue 'walk;
-                    }
-                    None => break 'walk,
-                },
+                }
+                b = it.rest();
             }
+            Some(Err(_)) => match skip_option(b, &mut o) {
+                Some(rest) => b = rest,
+                None => break,
+            },
+            None => break,
         }
     }
     o
@@ -307,6 +325,23 @@ mod tests {
             let _ = skip_option(&[5u8, 12, 1, 2, 3][..n.min(5)], &mut TcpOptions::default());
             let _ = TcpSegment::parse(&h[..n.min(h.len())], n as u32);
         }
+    }
+
+    #[test]
+    fn timestamp_fast_path_agrees_with_the_iterator() {
+        let ts = [1u8, 1, 8, 10, 0, 0, 1, 2, 0xff, 0, 0, 3];
+        let fast = parse_options(&ts);
+        assert_eq!(fast.timestamp, Some((258, 0xff00_0003)));
+        // The same option behind a third NOP misses the fast path: the iterator must agree.
+        let mut slow = vec![1u8];
+        slow.extend_from_slice(&ts);
+        assert_eq!(parse_options(&slow), fast);
+        // Cut or with a trailing option, the block is walked as usual.
+        assert_eq!(parse_options(&ts[..11]), TcpOptions::default());
+        let mut more = ts.to_vec();
+        more.extend_from_slice(&[3, 3, 7, 0]);
+        assert_eq!(parse_options(&more).window_scale, Some(7));
+        assert_eq!(parse_options(&more).timestamp, fast.timestamp);
     }
 
     #[test]
