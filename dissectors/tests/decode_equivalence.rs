@@ -560,7 +560,7 @@ impl FrameGen {
         self.bytes(&mut p, 2); // id
         let frag: u16 = match self.below(8) {
             0 => 0x2000,
-            1 => 0x0000 | (self.byte() as u16),
+            1 => u16::from(self.byte()), // offset only
             2 => 0x2000 | (self.byte() as u16),
             _ => 0x4000,
         };
