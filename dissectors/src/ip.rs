@@ -1,6 +1,18 @@
 //! IPv4 and IPv6: checked parsing down to the transport payload.
+//!
+//! The headers are read through etherparse's checked slices (no checksum is verified: offloaded
+//! and loopback captures carry zero or stale ones). wirelag's own policy sits around them: the
+//! transport bytes end at the stated length (Ethernet padding is not payload), a zero IPv4 total
+//! length means TSO and takes the captured length, and fragments are flagged, not reassembled.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+
+use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
+use etherparse::err::ipv6;
+use etherparse::{
+    IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6Header,
+    Ipv6HeaderSlice, Ipv6RawExtHeaderSlice,
+};
 
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
@@ -43,29 +55,22 @@ pub enum IpError {
     BadTotalLength(u32),
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes(s.try_into().ok()?))
-}
-
 pub fn parse_ipv4(b: &[u8]) -> Result<IpPacket<'_>, IpError> {
-    let first = *b.first().ok_or(IpError::Truncated)?;
-    if first >> 4 != 4 {
-        return Err(IpError::BadVersion(first >> 4));
-    }
-    let ihl = first & 0x0f;
-    if ihl < 5 {
-        return Err(IpError::BadHeaderLength(ihl));
-    }
-    let header_len = usize::from(ihl) * 4;
-    let fixed: &[u8; 20] = b
-        .get(..20)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(IpError::Truncated)?;
-    if b.len() < header_len {
-        return Err(IpError::Truncated);
-    }
-    let mut total = u32::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+    // The checked view covers version, IHL >= 5 and the whole header (options included) being
+    // captured. What follows the header is ours to bound: etherparse's lax IPv4 slice would take
+    // the rest of the frame when the total length is below the header length (we call that
+    // malformed) and would walk an IPv4 AH header (we report protocol 51 as it is).
+    let h = Ipv4HeaderSlice::from_slice(b).map_err(|e| match e {
+        HeaderSliceError::Len(_) => IpError::Truncated,
+        HeaderSliceError::Content(HeaderError::UnexpectedVersion { version_number }) => {
+            IpError::BadVersion(version_number)
+        }
+        HeaderSliceError::Content(HeaderError::HeaderLengthSmallerThanHeader { ihl }) => {
+            IpError::BadHeaderLength(ihl)
+        }
+    })?;
+    let header_len = h.slice().len();
+    let mut total = u32::from(h.total_len());
     if total == 0 {
         // TCP segmentation offload: the stack had not filled the length yet (Wireshark assumes
         // the same). The captured length is all we know.
@@ -74,23 +79,18 @@ pub fn parse_ipv4(b: &[u8]) -> Result<IpPacket<'_>, IpError> {
     if (total as usize) < header_len {
         return Err(IpError::BadTotalLength(total));
     }
-    let flags_frag = u16::from_be_bytes([fixed[6], fixed[7]]);
-    let more_fragments = flags_frag & 0x2000 != 0;
-    let offset = flags_frag & 0x1fff;
-    let src = Ipv4Addr::new(fixed[12], fixed[13], fixed[14], fixed[15]);
-    let dst = Ipv4Addr::new(fixed[16], fixed[17], fixed[18], fixed[19]);
     let end = (total as usize).min(b.len());
     let transport = b.get(header_len..end).unwrap_or(&[]);
     Ok(IpPacket {
         header: IpHeader {
-            src: IpAddr::V4(src),
-            dst: IpAddr::V4(dst),
-            proto: fixed[9],
-            ttl: fixed[8],
-            id: u32::from(u16::from_be_bytes([fixed[4], fixed[5]])),
+            src: IpAddr::V4(h.source_addr()),
+            dst: IpAddr::V4(h.destination_addr()),
+            proto: h.protocol().0,
+            ttl: h.ttl(),
+            id: u32::from(h.identification()),
             total_len: total,
-            header_len: u16::from(ihl) * 4,
-            fragment: more_fragments || offset != 0,
+            header_len: u16::try_from(header_len).unwrap_or(u16::MAX),
+            fragment: h.is_fragmenting_payload(),
         },
         transport,
         transport_len: total - header_len as u32,
@@ -98,42 +98,65 @@ pub fn parse_ipv4(b: &[u8]) -> Result<IpPacket<'_>, IpError> {
 }
 
 /// Extension headers walked before the transport protocol. ESP (50) and "no next header" (59)
-/// end the walk: what follows is opaque.
-fn is_ipv6_extension(next: u8) -> bool {
-    matches!(next, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140)
+/// end the walk: what follows is opaque (etherparse's `is_ipv6_ext_header_value` counts ESP and
+/// the experimental numbers 253/254 as extensions, which we do not walk).
+fn is_ipv6_extension(next: IpNumber) -> bool {
+    matches!(
+        next,
+        IpNumber::IPV6_HEADER_HOP_BY_HOP
+            | IpNumber::IPV6_ROUTE_HEADER
+            | IpNumber::IPV6_FRAGMENTATION_HEADER
+            | IpNumber::AUTHENTICATION_HEADER
+            | IpNumber::IPV6_DESTINATION_OPTIONS
+            | IpNumber::MOBILITY_HEADER
+            | IpNumber::HIP
+            | IpNumber::SHIM6
+    )
+}
+
+/// Next header and length of an extension header that etherparse's slices refuse: one cut by
+/// the snaplen, or an AH with a zero length field. Its first two bytes still say what follows
+/// and how far, so the walk goes on as Wireshark's does: the transport bytes come out empty (a
+/// TCP header behind it is then reported truncated) instead of the whole packet being dropped
+/// as malformed. `unit`/`extra`: the length field counts `unit`-byte words beyond `extra`.
+fn cut_extension(b: &[u8], unit: usize, extra: usize) -> Result<(IpNumber, usize), IpError> {
+    let next = *b.first().ok_or(IpError::Truncated)?;
+    let words = usize::from(*b.get(1).ok_or(IpError::Truncated)?);
+    Ok((IpNumber(next), (words + extra) * unit))
 }
 
 pub fn parse_ipv6(b: &[u8]) -> Result<IpPacket<'_>, IpError> {
-    let fixed: &[u8; 40] = b
-        .get(..40)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(IpError::Truncated)?;
-    if fixed[0] >> 4 != 6 {
-        return Err(IpError::BadVersion(fixed[0] >> 4));
-    }
-    let payload_len = u32::from(u16::from_be_bytes([fixed[4], fixed[5]]));
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(&fixed[8..24]);
-    dst.copy_from_slice(&fixed[24..40]);
-    let mut next = fixed[6];
-    let mut at = 40usize;
+    let h = Ipv6HeaderSlice::from_slice(b).map_err(|e| match e {
+        ipv6::HeaderSliceError::Len(_) => IpError::Truncated,
+        ipv6::HeaderSliceError::Content(ipv6::HeaderError::UnexpectedVersion {
+            version_number,
+        }) => IpError::BadVersion(version_number),
+    })?;
+    let payload_len = u32::from(h.payload_length());
+    let mut next = h.next_header();
+    let mut at = Ipv6Header::LEN;
     let mut fragment = false;
     let mut id = 0u32;
     // Each extension header is at least 8 bytes, so the walk ends within the packet.
     while is_ipv6_extension(next) {
-        let nh = *b.get(at).ok_or(IpError::Truncated)?;
-        let len = match next {
-            44 => {
-                let off_flags = be16(b, at + 2).ok_or(IpError::Truncated)?;
+        let rest = b.get(at..).unwrap_or(&[]);
+        let (nh, len) = match next {
+            IpNumber::IPV6_FRAGMENTATION_HEADER => {
+                let f =
+                    Ipv6FragmentHeaderSlice::from_slice(rest).map_err(|_| IpError::Truncated)?;
                 // An "atomic fragment" (offset 0, M clear) is a whole datagram.
-                fragment = (off_flags & 0xfff8) != 0 || (off_flags & 1) != 0;
-                let idb = b.get(at + 4..at + 8).ok_or(IpError::Truncated)?;
-                id = u32::from_be_bytes(idb.try_into().map_err(|_| IpError::Truncated)?);
-                8
+                fragment = f.is_fragmenting_payload();
+                id = f.identification();
+                (f.next_header(), f.slice().len())
             }
-            51 => (usize::from(*b.get(at + 1).ok_or(IpError::Truncated)?) + 2) * 4,
-            _ => (usize::from(*b.get(at + 1).ok_or(IpError::Truncated)?) + 1) * 8,
+            IpNumber::AUTHENTICATION_HEADER => match IpAuthHeaderSlice::from_slice(rest) {
+                Ok(ah) => (ah.next_header(), ah.slice().len()),
+                Err(_) => cut_extension(rest, 4, 2)?,
+            },
+            _ => match Ipv6RawExtHeaderSlice::from_slice(rest) {
+                Ok(ext) => (ext.next_header(), ext.slice().len()),
+                Err(_) => cut_extension(rest, 8, 1)?,
+            },
         };
         next = nh;
         at += len;
@@ -141,16 +164,16 @@ pub fn parse_ipv6(b: &[u8]) -> Result<IpPacket<'_>, IpError> {
             break;
         }
     }
-    let total = 40 + payload_len;
+    let total = Ipv6Header::LEN as u32 + payload_len;
     let end = (total as usize).min(b.len());
     let transport = b.get(at..end).unwrap_or(&[]);
     let transport_len = total.saturating_sub(u32::try_from(at).unwrap_or(u32::MAX));
     Ok(IpPacket {
         header: IpHeader {
-            src: IpAddr::V6(Ipv6Addr::from(src)),
-            dst: IpAddr::V6(Ipv6Addr::from(dst)),
-            proto: next,
-            ttl: fixed[7],
+            src: IpAddr::V6(h.source_addr()),
+            dst: IpAddr::V6(h.destination_addr()),
+            proto: next.0,
+            ttl: h.hop_limit(),
             id,
             total_len: total,
             header_len: u16::try_from(at).unwrap_or(u16::MAX),

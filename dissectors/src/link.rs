@@ -3,6 +3,15 @@
 //! Supported: Ethernet (with any stack of 802.1Q / 802.1ad / QinQ tags and MPLS labels), Linux
 //! cooked capture v1 (SLL) and v2 (SLL2, `tcpdump -i any` on newer libpcap), BSD NULL and
 //! OpenBSD LOOP, raw IP (DLT_RAW and LINKTYPE_IPV4/IPV6), and PPP (with or without HDLC framing).
+//!
+//! Ethernet II and VLAN tags are read through etherparse's checked slices. The rest are small
+//! shims, each for something etherparse does not decode or decodes more strictly than a capture
+//! needs:
+//! - Linux SLL: etherparse's `LinuxSllHeaderSlice` refuses every ARPHRD type but Ethernet,
+//!   netlink, GRE, radiotap and FRAD, so `tcpdump -i any` on `lo` (ARPHRD_LOOPBACK), a tun
+//!   device (ARPHRD_NONE) or PPP would not decode; the protocol field is read as an EtherType.
+//! - SLL2, BSD NULL / OpenBSD LOOP, PPP (HDLC or not), PPPoE sessions, MPLS label stacks and raw
+//!   IP: etherparse has no parser for them.
 
 /// A link-layer header type as written in pcap/pcapng (the LINKTYPE_* registry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,14 +116,12 @@ pub enum LinkError {
     Truncated,
 }
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-const ETHERTYPE_MPLS: u16 = 0x8847;
-const ETHERTYPE_MPLS_MC: u16 = 0x8848;
-const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+use etherparse::{EtherType, Ethernet2Slice, SingleVlanSlice};
+
+// EtherTypes etherparse has no constant for (it does not decode these layers).
+const ETHERTYPE_MPLS: EtherType = EtherType(0x8847);
+const ETHERTYPE_MPLS_MC: EtherType = EtherType(0x8848);
+const ETHERTYPE_PPPOE_SESSION: EtherType = EtherType(0x8864);
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at.checked_add(2)?)?;
@@ -135,21 +142,23 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 pub fn decode_link(link: LinkType, frame: &[u8]) -> Result<LinkPayload<'_>, LinkError> {
     match link {
         LinkType::Ethernet => {
-            let ethertype = be16(frame, 12).ok_or(LinkError::Truncated)?;
-            let rest = frame.get(14..).ok_or(LinkError::Truncated)?;
-            by_ethertype(ethertype, rest, None)
+            // Without FCS: captures rarely keep it, and the IP total length bounds the payload.
+            let eth = Ethernet2Slice::from_slice_without_fcs(frame)
+                .map_err(|_| LinkError::Truncated)?
+                .payload();
+            by_ethertype(eth.ether_type, eth.payload, None)
         }
         LinkType::LinuxSll => {
-            // 16-byte header; protocol (EtherType) at 14.
+            // Shim (see the module comment): 16-byte header; protocol (EtherType) at 14.
             let proto = be16(frame, 14).ok_or(LinkError::Truncated)?;
             let rest = frame.get(16..).ok_or(LinkError::Truncated)?;
-            by_ethertype(proto, rest, None)
+            by_ethertype(EtherType(proto), rest, None)
         }
         LinkType::LinuxSll2 => {
-            // 20-byte header; protocol (EtherType) first.
+            // Shim: 20-byte header; protocol (EtherType) first.
             let proto = be16(frame, 0).ok_or(LinkError::Truncated)?;
             let rest = frame.get(20..).ok_or(LinkError::Truncated)?;
-            by_ethertype(proto, rest, None)
+            by_ethertype(EtherType(proto), rest, None)
         }
         LinkType::Null | LinkType::Loop => {
             // NULL: address family in the capturing host's byte order; LOOP: network order.
@@ -236,35 +245,41 @@ fn ip_version(b: &[u8]) -> NetProto {
 
 /// Follows VLAN tags, MPLS labels and PPPoE sessions down to the network layer.
 fn by_ethertype(
-    mut ethertype: u16,
+    mut ethertype: EtherType,
     mut rest: &[u8],
     mut vlan: Option<u16>,
 ) -> Result<LinkPayload<'_>, LinkError> {
     // Bounded: every step consumes at least 4 bytes, so the loop ends with the frame.
     loop {
         match ethertype {
-            ETHERTYPE_IPV4 => {
+            EtherType::IPV4 => {
                 return Ok(LinkPayload {
                     proto: NetProto::Ipv4,
                     bytes: rest,
                     vlan,
                 })
             }
-            ETHERTYPE_IPV6 => {
+            EtherType::IPV6 => {
                 return Ok(LinkPayload {
                     proto: NetProto::Ipv6,
                     bytes: rest,
                     vlan,
                 })
             }
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
-                let tci = be16(rest, 0).ok_or(LinkError::Truncated)?;
-                vlan.get_or_insert(tci & 0x0fff);
-                ethertype = be16(rest, 2).ok_or(LinkError::Truncated)?;
-                rest = rest.get(4..).ok_or(LinkError::Truncated)?;
+            // 802.1Q, 802.1ad and the pre-standard QinQ 0x9100, stacked to any depth (etherparse's
+            // packet slicers stop after a fixed number of link extensions; one tag at a time
+            // does not).
+            EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
+                let tag = SingleVlanSlice::from_slice(rest).map_err(|_| LinkError::Truncated)?;
+                vlan.get_or_insert(tag.vlan_identifier().value());
+                let inner = tag.payload();
+                ethertype = inner.ether_type;
+                rest = inner.payload;
             }
             ETHERTYPE_MPLS | ETHERTYPE_MPLS_MC => {
-                // Pop labels until bottom-of-stack, then guess IPv4/IPv6 from the version nibble.
+                // Shim: pop labels until bottom-of-stack, then guess IPv4/IPv6 from the version nibble.
                 loop {
                     let label = be32(rest, 0).ok_or(LinkError::Truncated)?;
                     rest = rest.get(4..).ok_or(LinkError::Truncated)?;
@@ -279,7 +294,7 @@ fn by_ethertype(
                 });
             }
             ETHERTYPE_PPPOE_SESSION => {
-                // 6-byte PPPoE header, then PPP protocol.
+                // Shim: 6-byte PPPoE header, then PPP protocol.
                 let inner = rest.get(6..).ok_or(LinkError::Truncated)?;
                 let mut p = ppp_payload(inner)?;
                 p.vlan = vlan;
@@ -287,7 +302,7 @@ fn by_ethertype(
             }
             other => {
                 return Ok(LinkPayload {
-                    proto: NetProto::Other(other),
+                    proto: NetProto::Other(other.0),
                     bytes: rest,
                     vlan,
                 })

@@ -1,8 +1,15 @@
 //! One frame, decoded from the link layer down to TCP.
+//!
+//! Each layer goes through its own checked view (etherparse's slices, or a shim where etherparse
+//! has none; see [`crate::link`]) rather than etherparse's whole-packet `LaxSlicedPacket`: that
+//! one stops at link types it does not know, walks IPv4 AH headers and a bounded number of VLAN
+//! tags, and would report a header cut inside its options as missing, where wirelag keeps the
+//! notes and numbering it has always given (and tshark gives).
 
 use crate::ip::{self, IpHeader, IpPacket};
 use crate::link::{self, LinkType, NetProto};
 use crate::tcp::TcpSegment;
+use etherparse::UdpHeaderSlice;
 
 /// Why decoding stopped above TCP. Counted as anomalies; never fatal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,15 +104,11 @@ pub fn decode_frame(link: LinkType, frame: &[u8]) -> Decoded<'_> {
         },
         ip::PROTO_UDP => {
             d.note = Some(DecodeNote::NotTcp);
-            if let Some(h) = ipp
-                .transport
-                .get(..8)
-                .and_then(|s| <&[u8; 8]>::try_from(s).ok())
-            {
+            if let Ok(h) = UdpHeaderSlice::from_slice(ipp.transport) {
                 d.udp = Some(UdpPorts {
-                    src: u16::from_be_bytes([h[0], h[1]]),
-                    dst: u16::from_be_bytes([h[2], h[3]]),
-                    len: u16::from_be_bytes([h[4], h[5]]),
+                    src: h.source_port(),
+                    dst: h.destination_port(),
+                    len: h.length(),
                 });
             }
         }
