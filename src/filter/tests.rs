@@ -760,7 +760,9 @@ fn a_pathological_regex_stays_linear() {
     let frame = FakeFrame::default().with(Field::TcpPayload, Owned::Bytes(hay));
     let start = std::time::Instant::now();
     assert!(!matches("tcp.payload matches \"(a*)*b\"", &frame));
-    assert!(!matches("tcp.payload matches \"(a|aa)+$b\"", &frame));
+    assert!(!matches("tcp.payload matches \"(a|aa)+b$\"", &frame));
+    assert!(!matches("tcp.payload matches \"(a|aa)+\\\\zb\"", &frame));
+    assert!(matches("tcp.payload matches \"^(a|aa)+$\"", &frame));
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
