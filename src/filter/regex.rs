@@ -13,8 +13,9 @@
 //!
 //! Two PCRE2 assertions have no exact counterpart in the crate:
 //! * `$` (not multiline) and `\Z` hold at the end *or before a newline that ends the subject*.
-//!   They are written `(?:\n?\z)`, which consumes that newline: the same answer whenever nothing
-//!   but the end of the pattern can follow them. Anything else after them is refused.
+//!   They are written `(?:\n?\z)`, which consumes that newline: the same answer whenever only
+//!   the end of the pattern, or something that must first consume a byte other than `\n`, can
+//!   follow them. Anything else after them is refused.
 //! * In multiline mode PCRE2's `^` does not hold after a newline that ends the subject (tshark:
 //!   `(?m)^$` does not match `"a\n"`); the crate's `(?m:^)` does. The two agree whenever what
 //!   follows `^` cannot match the empty string, so anything else is refused.
@@ -260,10 +261,15 @@ fn check_dollar(ast: &Ast, rest_inert: bool) -> Result<(), RegexError> {
         )),
         Ast::Empty | Ast::Bytes(_) | Ast::Assert(..) => Ok(()),
         Ast::Concat(items) => {
-            let mut inert = rest_inert;
-            for item in items.iter().rev() {
-                check_dollar(item, inert)?;
-                inert = inert && item.is_inert_at_end();
+            for (i, item) in items.iter().enumerate() {
+                let tail = items.get(i + 1..).unwrap_or(&[]);
+                let safe = match first_byte_is_not_newline(tail) {
+                    // Something that must first consume a byte other than the newline: no
+                    // match either way.
+                    Some(first) => first,
+                    None => rest_inert,
+                };
+                check_dollar(item, safe)?;
             }
             Ok(())
         }
@@ -276,6 +282,38 @@ fn check_dollar(ast: &Ast, rest_inert: bool) -> Result<(), RegexError> {
             check_dollar(node, rest_inert && (!repeats || node.is_inert_at_end()))
         }
     }
+}
+
+/// Does every match of the sequence start by consuming a byte other than `\n`? `None` when the
+/// sequence is inert (see `is_inert_at_end`), so the answer depends on what follows it;
+/// `Some(false)` when unsure.
+fn first_byte_is_not_newline(items: &[Ast]) -> Option<bool> {
+    for item in items {
+        let first = match item {
+            Ast::Bytes(set) => Some(!set.contains(b'\n')),
+            Ast::Concat(inner) => first_byte_is_not_newline(inner),
+            Ast::Alt(branches) => {
+                let mut firsts = branches
+                    .iter()
+                    .map(|b| first_byte_is_not_newline(std::slice::from_ref(b)));
+                let head = firsts.next().flatten();
+                if firsts.all(|f| f == head) {
+                    head
+                } else {
+                    Some(false)
+                }
+            }
+            Ast::Repeat { node, min, .. } => {
+                first_byte_is_not_newline(std::slice::from_ref(node)).map(|f| f && *min > 0)
+            }
+            _ if item.is_inert_at_end() => None,
+            _ => Some(false),
+        };
+        if first.is_some() {
+            return first;
+        }
+    }
+    None
 }
 
 /// Refuses a multiline `^` that can be followed by an empty match.
