@@ -592,7 +592,7 @@ impl RegexParser<'_> {
             match self.peek() {
                 // Names and branch resets only matter to captures, which `matches` ignores.
                 Some(b':' | b'|') => self.pos += 1,
-                Some(b'<') if self.peek_at(1).is_some_and(|c| c.is_ascii_alphabetic()) => {
+                Some(b'<') if !matches!(self.peek_at(1), Some(b'=' | b'!')) => {
                     self.skip_group_name(b'>')?;
                     self.groups += 1;
                 }
@@ -680,6 +680,10 @@ impl RegexParser<'_> {
     fn skip_group_name(&mut self, close: u8) -> ParseResult<()> {
         let start = self.pos;
         self.pos += 1;
+        // PCRE2: a name is word characters, not starting with a digit.
+        if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            return fail(start, "malformed group name");
+        }
         while let Some(c) = self.peek() {
             self.pos += 1;
             if c == close && self.pos > start + 2 {
@@ -1192,3 +1196,7 @@ fn posix_set(name: &[u8]) -> Option<ByteSet> {
     }
     Some(set)
 }
+
+#[cfg(test)]
+#[path = "regex_tests.rs"]
+mod tests;
