@@ -142,6 +142,10 @@ fn classes() {
         "[[:xdigit:][:punct:]]",
         &[(b"f", true), (b"!", true), (b"g", false)],
     );
+    check(
+        "[^\\x00-\\xff]|x",
+        &[(b"abc", false), (b"\xff", false), (b"x", true)],
+    );
     check("\\d{2}", &[(b"a42", true), (b"4a2", false)]);
     check("\\D", &[(b"42", false), (b"4a", true)]);
     check("\\w+-\\w+", &[(b"baz-qux", true), (b"baz - qux", false)]);
@@ -319,6 +323,10 @@ fn features_the_regex_crate_lacks_are_refused_where_they_are() {
     let deep = format!("{}a{}", "(".repeat(65), ")".repeat(65));
     assert!(refused(deep.as_bytes()).1.contains("nested too deeply"));
     let fine = format!("{}a{}", "(".repeat(64), ")".repeat(64));
+    assert!(is_match(&fine, b"a"));
+    // The deepest accepted nesting, each level an alternation under a quantifier, stays within
+    // the crate's own nesting limit.
+    let fine = format!("{}a{}", "(?:x|".repeat(64), ")*".repeat(64));
     assert!(is_match(&fine, b"a"));
 }
 
