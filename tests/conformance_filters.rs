@@ -71,7 +71,10 @@ const MATCHES_FILTERS: &[&str] = &[
     "tcp.payload matches \"\\\\x00{3}\"",
     "tcp.payload matches \"[^\\\\x00-\\\\x7f]{8}\"",
     "tcp.payload matches \"\\\\r\\\\n$\"",
-    "tcp.payload matches \"(?m)^(host|user-agent):\"",
+    "tcp.payload matches \"(?m)^(get|post|http/1\\\\.[01]|host:)\"",
+    "tcp.payload matches \"(?m)^[a-z-]+: \"",
+    "tcp.payload matches \"\\\\x00$\"",
+    "tcp.payload matches \"(?-i)[a-z]{4}\\\\Z\"",
     "tcp.payload matches \"ssh-[0-9.]+-\"",
     "tcp.payload matches \"^\\\\x16\\\\x03[\\\\x00-\\\\x04]\"",
     "tcp.payload matches \"[0-9]{1,3}(\\\\.[0-9]{1,3}){3}\"",
@@ -209,7 +212,7 @@ fn display_filters_select_the_same_frames_as_tshark() {
     eprintln!("{runs} filter runs, {frames} frames selected by tshark in total");
     assert_eq!(FILTERS.len() + KEY_FILTERS.len(), 33);
     assert_eq!(ANALYSIS_FILTERS.len(), 5);
-    assert_eq!(MATCHES_FILTERS.len(), 14);
+    assert_eq!(MATCHES_FILTERS.len(), 17);
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     assert!(
