@@ -59,6 +59,28 @@ const FILTERS: &[&str] = &[
     "tcp.analysis.retransmission",
 ];
 
+/// `matches` (PCRE2 in tshark, the `regex` crate behind a translation in wirelag), over the
+/// subset below too.
+const MATCHES_FILTERS: &[&str] = &[
+    "tcp.payload matches \"select\"",
+    "tcp.payload matches \"(?-i)SELECT\"",
+    "tcp.payload ~ \"^.{4}\\\\x03\"",
+    "tcp.payload matches \"[[:upper:]]{6}\"",
+    "tcp.payload matches \"\\\\bfrom\\\\s+\\\\w+\"",
+    "tcp.payload matches \"(?s)select.*from\"",
+    "tcp.payload matches \"\\\\x00{3}\"",
+    "tcp.payload matches \"[^\\\\x00-\\\\x7f]{8}\"",
+    "tcp.payload matches \"\\\\r\\\\n$\"",
+    "tcp.payload matches \"(?m)^(get|post|http/1\\\\.[01]|host:)\"",
+    "tcp.payload matches \"(?m)^[a-z-]+: \"",
+    "tcp.payload matches \"\\\\x00$\"",
+    "tcp.payload matches \"(?-i)[a-z]{4}\\\\Z\"",
+    "tcp.payload matches \"ssh-[0-9.]+-\"",
+    "tcp.payload matches \"^\\\\x16\\\\x03[\\\\x00-\\\\x04]\"",
+    "tcp.payload matches \"[0-9]{1,3}(\\\\.[0-9]{1,3}){3}\"",
+    "tcp.payload matches \"a{2,}\"",
+];
+
 const SUBSET: &[&str] = &[
     "zeek-misc/linux_dlt_sll2.pcap",
     "zeek-misc/linuxsll-arp.pcap",
@@ -147,7 +169,7 @@ fn display_filters_select_the_same_frames_as_tshark() {
     }
     for rel in SUBSET {
         assert!(corpus.join(rel).exists(), "subset capture missing: {rel}");
-        for f in FILTERS {
+        for f in FILTERS.iter().chain(MATCHES_FILTERS) {
             jobs.push((rel.to_string(), f.to_string()));
         }
     }
@@ -190,6 +212,7 @@ fn display_filters_select_the_same_frames_as_tshark() {
     eprintln!("{runs} filter runs, {frames} frames selected by tshark in total");
     assert_eq!(FILTERS.len() + KEY_FILTERS.len(), 33);
     assert_eq!(ANALYSIS_FILTERS.len(), 5);
+    assert_eq!(MATCHES_FILTERS.len(), 17);
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     assert!(
@@ -213,6 +236,10 @@ fn mysql_display_filters_select_the_same_frames_as_tshark() {
         "mysql.error_code == 1046",
         "mysql.command in {1, 2, 4, 14}",
         "mysql.command == 22 || mysql.command == 23",
+        "mysql.query matches \"^(select|insert)\\\\b\"",
+        "mysql.query matches \"(?-i)^SELECT\"",
+        "mysql.query matches \"[0-9]+$\"",
+        "mysql.query matches \"where\\\\s+\\\\w+\\\\s*=\"",
     ];
     const MYSQL_3306: &[&str] = &[
         "zeek-mysql/mysql.pcap",
@@ -252,4 +279,221 @@ fn mysql_display_filters_select_the_same_frames_as_tshark() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// `matches` edge cases the corpus does not exercise (anchors around a final newline, case
+/// flags, PCRE2 escapes the `regex` crate spells differently, raw bytes), on a capture built
+/// from the payloads below: wirelag must select the same frames as tshark, and refuse what
+/// tshark refuses. Patterns are written as PCRE2 sees them; the test escapes them into the
+/// filter string.
+#[test]
+fn matches_edge_cases_select_the_same_frames_as_tshark() {
+    use common::pcapgen::{pcap, temp_path, Seg, ACK, PSH};
+    const PAYLOADS: &[&[u8]] = &[
+        b"a\n",
+        b"one\ntwo\n",
+        b"SELECT 1 FROM t",
+        b"ab\r\n",
+        b"\xff\xfe\x00abc",
+        b"x\ty\xa0z",
+        b"abc",
+        b"a\x0bb",
+        b"\n",
+        b"select * from users where id = 42\n",
+        b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"aaa{,3}c {x} a{2}",
+        b"\x85\x0d\x0a",
+        b"foo_bar baz-qux 123abc",
+        b"A",
+        b"caf\xc3\xa9 \xc3\x89T\xc3\x89",
+    ];
+    const SAME: &[&str] = &[
+        r"select",
+        r"(?-i)SELECT",
+        r"(?-i)select",
+        r"S(?-i)ELECT",
+        r"(?-i)s(?i)elect",
+        r"(?-i)(?i:S)ELECT",
+        r"(?-i)(a(?i)B|C)",
+        r"(?^)SELECT",
+        r"^a",
+        r"^A$",
+        r"a$",
+        r"two$",
+        r"one$",
+        r"two\Z",
+        r"two\z",
+        r"^$",
+        r"^.$",
+        r"(?s)^.$",
+        r"a$$",
+        r"$a",
+        r"x$|abc",
+        r"(?m)one$",
+        r"(?m)^two",
+        r"(?m)^(GET|Host)",
+        r"\Aone",
+        r"\Gaa",
+        r"\bbar",
+        r"bar\b",
+        r"\Bbar",
+        r"[[:<:]]bar",
+        r"bar[[:>:]]",
+        r"[a-c]{3}",
+        r"[^a-z ]",
+        r"[]a]",
+        r"[^]a]",
+        r"[a\-z]",
+        r"[a&&b]",
+        r"[[:alpha:]]{5}",
+        r"[[:^alpha:][:space:]]x",
+        r"(?-i)[[:upper:]]{2}",
+        r"\d{2}",
+        r"\w+-\w+",
+        r"\s\d",
+        r"\h",
+        r"\v",
+        r"\H\V",
+        r"\R",
+        r"\N",
+        r"a{2}",
+        r"a{2,}",
+        r"a{1,2}c",
+        r"a{,3}c",
+        r"{x}",
+        r"a+?b",
+        r"^\xff\xfe\x00",
+        r"\x{ff}",
+        r"[\x80-\xff]{2}",
+        r"\xc3\x89",
+        r"é",
+        r"(?-i)\xc3\xa9",
+        r"\o{12}",
+        r"\141bc",
+        r"\cM",
+        r"\Qa{2}\E",
+        r"\Qa\E+b",
+        r"a(?#c)+",
+        r"\Kab",
+        r"(?n)(a)b",
+        r"(?|(a)|(b))c",
+        r"(?<n>sel)ect",
+        r"(?P<n>sel)ect",
+    ];
+    /// Refused by both (wirelag's message may differ).
+    const BOTH_REFUSE: &[&str] = &[
+        r"[\d-z]",
+        r"[z-a]",
+        r"a**",
+        r"a{2}{3}",
+        r"a{99999}",
+        r"a{3,1}",
+        r"[[:foo:]]",
+        r"[",
+        r"(a",
+        r"a)",
+        r"*a",
+        r"\b+",
+        r"\g1",
+        r"(*UTF)",
+    ];
+    let segs: Vec<Seg> = PAYLOADS
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| Seg {
+            src: ("10.0.0.1".parse().unwrap(), 40000),
+            dst: ("10.0.0.2".parse().unwrap(), 5555),
+            seq: 1 + 100 * i as u32,
+            ack: 1,
+            flags: PSH | ACK,
+            payload: payload.to_vec(),
+            t_us: 1000 * i as u64,
+        })
+        .collect();
+    let path = temp_path("matches-edges.pcap");
+    std::fs::write(&path, pcap(&segs)).unwrap();
+    let p = path.to_str().unwrap();
+    let filter = |pattern: &str| {
+        let escaped = pattern.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("tcp.payload matches \"{escaped}\"")
+    };
+    let jobs = Mutex::new(
+        SAME.iter()
+            .map(|pat| (*pat, true))
+            .chain(BOTH_REFUSE.iter().map(|pat| (*pat, false))),
+    );
+    let failures = Mutex::new(Vec::new());
+    let selected = Mutex::new(0usize);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some((pattern, accepted)) = jobs.lock().unwrap().next() else {
+                    break;
+                };
+                let f = filter(pattern);
+                let (tshark_refuses, theirs) = match tshark_frames_if_valid(p, &f) {
+                    Some(frames) => (false, frames),
+                    None => (true, Vec::new()),
+                };
+                let ours = wirelag_frames(p, &f);
+                let problem = match (accepted, ours) {
+                    (true, _) if tshark_refuses => Some("tshark refuses it".to_string()),
+                    (true, Err(e)) => Some(format!("wirelag refuses it: {e}")),
+                    (true, Ok(ours)) if ours != theirs => Some(describe(&ours, &theirs)),
+                    (true, Ok(ours)) => {
+                        *selected.lock().unwrap() += ours.len();
+                        None
+                    }
+                    (false, _) if !tshark_refuses => Some("tshark accepts it".to_string()),
+                    (false, Ok(_)) => Some("wirelag accepts it".to_string()),
+                    (false, Err(_)) => None,
+                };
+                if let Some(problem) = problem {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{pattern:?} ({f}): {problem}"));
+                }
+            });
+        }
+    });
+    let _ = std::fs::remove_file(&path);
+    let selected = *selected.lock().unwrap();
+    eprintln!(
+        "{} patterns, {selected} frames selected",
+        SAME.len() + BOTH_REFUSE.len()
+    );
+    assert!(selected > 150, "the patterns must select something");
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The frames tshark selects, or `None` when it refuses the filter (it prints an error and
+/// exits non-zero).
+fn tshark_frames_if_valid(path: &str, filter: &str) -> Option<Vec<u64>> {
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-n",
+            "-r",
+            path,
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .expect("run tshark");
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    })
 }

@@ -95,9 +95,29 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Spanned<'_>>, FilterError> {
         bytes: text.as_bytes(),
         pos: 0,
         tokens: Vec::new(),
+        offsets: None,
     };
     lexer.run()?;
     Ok(lexer.tokens)
+}
+
+/// For a string token as written (`"..."` or `r"..."`), the byte offset in that text where each
+/// byte of its value comes from, then the offset of the closing quote. Lets an error in a
+/// regular expression point at the character in the filter.
+pub(crate) fn string_source_offsets(written: &str) -> Vec<usize> {
+    let raw = written.starts_with(['r', 'R']);
+    let mut lexer = Lexer {
+        text: written,
+        bytes: written.as_bytes(),
+        pos: if raw { 2 } else { 1 },
+        tokens: Vec::new(),
+        offsets: Some(Vec::new()),
+    };
+    // The token was lexed once already, so this cannot fail; an error leaves a shorter map.
+    let _ = lexer.string(0, raw);
+    let mut offsets = lexer.offsets.unwrap_or_default();
+    offsets.push(written.len().saturating_sub(1));
+    offsets
 }
 
 struct Lexer<'t> {
@@ -105,6 +125,8 @@ struct Lexer<'t> {
     bytes: &'t [u8],
     pos: usize,
     tokens: Vec<Spanned<'t>>,
+    /// When set, `string` records where each byte of the value comes from.
+    offsets: Option<Vec<usize>>,
 }
 
 /// Characters a field name or unparsed literal is made of: field names (`tcp.flags.syn`),
@@ -256,7 +278,13 @@ impl<'t> Lexer<'t> {
     /// Reads a double-quoted string whose opening quote has been consumed.
     fn string(&mut self, start: usize, raw: bool) -> Result<Vec<u8>, FilterError> {
         let mut out = Vec::new();
+        let mut step_start = self.pos;
         loop {
+            // The bytes the previous step added come from where it started.
+            if let Some(offsets) = &mut self.offsets {
+                offsets.resize(out.len(), step_start);
+            }
+            step_start = self.pos;
             let escape_pos = self.pos;
             match self.bytes.get(self.pos).copied() {
                 None => {

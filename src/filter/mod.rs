@@ -33,7 +33,9 @@
 //!   lexicographically.
 //! * `ip.addr == 10.0.0.0/8` is a subnet test; ordering with a prefix compares only the prefix
 //!   bits. Host names are not resolved (tshark refuses `localhost` too).
-//! * `matches`/`~` is case-insensitive by default (`(?-i)` to turn it off).
+//! * `matches`/`~` is PCRE2 syntax, case-insensitive by default (`(?-i)` to turn it off),
+//!   byte by byte (a `.` is one byte) and unanchored; `$` also matches before a final newline.
+//!   The `regex` crate runs it, behind a translation (see `regex.rs`).
 //! * Slices: an occurrence too short for `[i:n]` is dropped, not truncated. With `!=` a frame
 //!   whose payload is too short still matches (present, and no occurrence equals), and `===`
 //!   does not. Integers cannot be sliced; addresses can.
@@ -51,8 +53,11 @@
 //! Not supported (each gives a clear error): functions (`len()`, `count()`...), arithmetic,
 //! field references `${...}`, layer selection `#`, slices with several ranges, comparing or
 //! slicing protocols (`frame[0:4]`, `tcp contains ...`), fields inside sets, `&` on non-integers,
-//! and in regexes: backreferences, lookaround, possessive and stacked quantifiers, Unicode
-//! classes.
+//! and in regexes: backreferences, lookaround, atomic groups, possessive and stacked quantifiers,
+//! recursion, conditionals, callouts, `(*VERB)`s, Unicode properties, extended mode `(?x)`, and
+//! the two places the `regex` crate's assertions answer differently: a `$`/`\Z` followed by
+//! something that could see the final newline (`a$\n`), and a multiline `^` followed by
+//! something that can match the empty string (`(?m)^$`).
 
 mod eval;
 mod fields;

@@ -289,10 +289,18 @@ impl<'a, 't> Parser<'a, 't> {
             let Tok::Str(pattern) = self.peek() else {
                 return Err(self.unexpected("a double-quoted regular expression after \"matches\""));
             };
-            // The pattern went through string unescaping, so its offsets do not map back onto
-            // the filter text: point at the string, and say where in the pattern.
-            let regex = Regex::new(pattern).map_err(|m| {
-                self.error_at(value_start, format!("invalid regular expression: {m}"))
+            // The pattern went through string unescaping: map the offset in the pattern back to
+            // the character of the filter it came from.
+            let regex = Regex::new(pattern).map_err(|(offset, message)| {
+                let written = self.current().map_or("", |t| t.text);
+                let in_token = super::lexer::string_source_offsets(written)
+                    .get(offset)
+                    .copied()
+                    .unwrap_or(0);
+                self.error_at(
+                    value_start + in_token,
+                    format!("invalid regular expression: {message}"),
+                )
             })?;
             self.advance();
             return Ok(Node::Compare(Box::new(Compare {

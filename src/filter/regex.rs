@@ -1,22 +1,41 @@
-//! A small regular-expression engine for `matches`, covering the common part of PCRE2 syntax
-//! that Wireshark uses.
+//! `matches`: Wireshark's regular expressions (PCRE2 syntax), matched by the `regex` crate.
 //!
-//! Semantics follow Wireshark 4.0: case-insensitive by default (`(?-i)` turns that off),
-//! byte-oriented (a `.` is one byte), unanchored search. Matching is a Pike VM, so it runs in
-//! time linear in the payload whatever the pattern, and it keeps its state in fixed arrays on
-//! the stack: no allocation per packet. Anything outside the subset (backreferences,
-//! lookaround, possessive quantifiers, Unicode properties) is refused at parse time.
+//! Wireshark 4.0 compiles `matches` patterns with PCRE2, caseless, without UTF: a `.` is one
+//! byte, any byte can be matched, and the search is unanchored. The `regex` crate matches in time
+//! linear in the payload with bounded memory, but its syntax differs from PCRE2's in many small
+//! ways (`$`, `\Z`, `\v`, `\h`, octal escapes, `\Q..\E`, nested classes and class set operators,
+//! `{,n}`, group names...). So this module parses the pattern as PCRE2 syntax into a small tree
+//! whose leaves are byte sets with the case flags already applied, and writes that tree back out
+//! in a canonical subset of the crate's syntax: byte classes spelled `\xHH`, non-capturing
+//! groups, alternation, repetition and a few assertions. No syntax difference can leak through;
+//! what PCRE2 means that the crate cannot express is refused here, with its offset in the
+//! pattern. There is no matching code here.
+//!
+//! Two PCRE2 assertions have no exact counterpart in the crate:
+//! * `$` (not multiline) and `\Z` hold at the end *or before a newline that ends the subject*.
+//!   They are written `(?:\n?\z)`, which consumes that newline: the same answer whenever only
+//!   the end of the pattern, or something that must first consume a byte other than `\n`, can
+//!   follow them. Anything else after them is refused.
+//! * In multiline mode PCRE2's `^` does not hold after a newline that ends the subject (tshark:
+//!   `(?m)^$` does not match `"a\n"`); the crate's `(?m:^)` does. The two agree whenever what
+//!   follows `^` cannot match the empty string, so anything else is refused.
 
-/// Program size limit; it also bounds the per-match state kept on the stack.
-const MAX_INSTS: usize = 1024;
-const SET_WORDS: usize = MAX_INSTS / 64 + 1;
-/// Each instruction expanded while following jumps pushes at most two successors, so the
-/// pending stack never exceeds twice the program size.
-const STACK_SIZE: usize = 2 * MAX_INSTS + 2;
+use std::fmt::Write as _;
 
-#[derive(Clone, PartialEq, Eq)]
+/// Bound on the compiled program (`RegexBuilder::size_limit`): a hostile pattern such as
+/// `(a{1000}){1000}` is an error, not a gigabyte of states.
+const SIZE_LIMIT: usize = 1 << 20;
+/// Bound on the lazy DFA's cache, per thread that matches (`RegexBuilder::dfa_size_limit`); when
+/// it fills the crate clears it or falls back to a slower engine, memory stays put.
+const DFA_SIZE_LIMIT: usize = 1 << 20;
+/// Deepest group nesting accepted; bounds the parser's (and the writer's) recursion.
+const MAX_GROUP_DEPTH: usize = 64;
+/// PCRE2's largest repetition count ("number too big in {} quantifier" above it).
+const MAX_REPEAT: u32 = 65535;
+
+#[derive(Clone)]
 pub(crate) struct Regex {
-    insts: Box<[Inst]>,
+    compiled: regex::bytes::Regex,
     /// The pattern as written, for Debug output.
     source: String,
 }
@@ -25,10 +44,59 @@ impl std::fmt::Debug for Regex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Regex({:?}, {} instructions)",
+            "Regex({:?} as {:?})",
             self.source,
-            self.insts.len()
+            self.compiled.as_str()
         )
+    }
+}
+
+/// Why a pattern was refused: the byte offset in the pattern, and the message.
+pub(crate) type RegexError = (usize, String);
+
+impl Regex {
+    /// Compiles a pattern (after the filter string's own escapes were processed).
+    pub(crate) fn new(pattern: &[u8]) -> Result<Regex, RegexError> {
+        let ast = parse(pattern)?;
+        check_dollar(&ast, true)?;
+        check_line_start(&ast, false)?;
+        let mut translated = String::new();
+        write_ast(&ast, &mut translated);
+        let compiled = regex::bytes::RegexBuilder::new(&translated)
+            .unicode(false)
+            .size_limit(SIZE_LIMIT)
+            .dfa_size_limit(DFA_SIZE_LIMIT)
+            // The writer nests at most a few levels per group of the pattern.
+            .nest_limit(u32::try_from(4 * MAX_GROUP_DEPTH + 16).unwrap_or(u32::MAX))
+            .build()
+            .map_err(|e| match e {
+                regex::Error::CompiledTooBig(_) => (
+                    0,
+                    format!(
+                        "the regular expression is too large (compiled, it exceeds {} KiB)",
+                        SIZE_LIMIT / 1024
+                    ),
+                ),
+                // The translation only writes syntax the crate accepts; this would be a bug
+                // here, reported as a refusal rather than a panic.
+                other => (0, format!("cannot be translated ({other})")),
+            })?;
+        Ok(Regex {
+            compiled,
+            source: String::from_utf8_lossy(pattern).into_owned(),
+        })
+    }
+
+    /// Does the pattern match anywhere in `hay`? After a thread's first match the crate reuses
+    /// its per-thread cache: no allocation per packet.
+    pub(crate) fn is_match(&self, hay: &[u8]) -> bool {
+        self.compiled.is_match(hay)
+    }
+
+    /// The pattern in the `regex` crate's syntax, as compiled.
+    #[cfg(test)]
+    pub(crate) fn translated(&self) -> &str {
+        self.compiled.as_str()
     }
 }
 
@@ -36,10 +104,36 @@ impl std::fmt::Debug for Regex {
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 struct ByteSet([u64; 4]);
 
+impl std::fmt::Debug for ByteSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut class = String::new();
+        write_set(self, &mut class);
+        f.write_str(&class)
+    }
+}
+
 impl ByteSet {
+    fn of(bytes: &[u8]) -> ByteSet {
+        let mut set = ByteSet::default();
+        for &b in bytes {
+            set.insert(b);
+        }
+        set
+    }
+
+    fn all() -> ByteSet {
+        ByteSet([u64::MAX; 4])
+    }
+
     fn insert(&mut self, b: u8) {
         if let Some(word) = self.0.get_mut(usize::from(b >> 6)) {
             *word |= 1 << (b & 63);
+        }
+    }
+
+    fn remove(&mut self, b: u8) {
+        if let Some(word) = self.0.get_mut(usize::from(b >> 6)) {
+            *word &= !(1 << (b & 63));
         }
     }
 
@@ -67,7 +161,8 @@ impl ByteSet {
         }
     }
 
-    /// Adds the other ASCII case of every letter in the set.
+    /// Adds the other ASCII case of every letter in the set (PCRE2's default tables fold ASCII
+    /// only).
     fn fold_case(&mut self) {
         for b in b'a'..=b'z' {
             let upper = b.to_ascii_uppercase();
@@ -77,60 +172,48 @@ impl ByteSet {
             }
         }
     }
+
+    /// The set as maximal runs `(low, high)`.
+    fn ranges(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
+        let mut next = 0u16;
+        std::iter::from_fn(move || {
+            let low = (next..=255).find(|&b| self.contains(b as u8))?;
+            let high = (low..=255)
+                .take_while(|&b| self.contains(b as u8))
+                .last()
+                .unwrap_or(low);
+            next = high + 1;
+            Some((low as u8, high as u8))
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Assertion {
-    /// `^` without multiline, `\A`.
+    /// `^` without multiline, `\A`, `\G` (Wireshark matches once, from offset 0).
     Start,
-    /// `^` in multiline mode.
+    /// `^` in multiline mode: at the start, or after a newline that does not end the subject.
     LineStart,
     /// `\z`.
     End,
     /// `$` without multiline, `\Z`: the end, or before a newline that ends the subject.
     EndOrFinalNewline,
-    /// `$` in multiline mode.
+    /// `$` in multiline mode: the end, or before any newline.
     LineEnd,
     WordBoundary,
     NotWordBoundary,
-}
-
-impl Assertion {
-    fn holds(self, hay: &[u8], pos: usize) -> bool {
-        let before = pos.checked_sub(1).and_then(|i| hay.get(i)).copied();
-        let after = hay.get(pos).copied();
-        match self {
-            Assertion::Start => pos == 0,
-            Assertion::LineStart => pos == 0 || before == Some(b'\n'),
-            Assertion::End => pos == hay.len(),
-            Assertion::EndOrFinalNewline => {
-                pos == hay.len() || (pos + 1 == hay.len() && after == Some(b'\n'))
-            }
-            Assertion::LineEnd => pos == hay.len() || after == Some(b'\n'),
-            Assertion::WordBoundary | Assertion::NotWordBoundary => {
-                let is_word =
-                    |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-                let boundary = is_word(before) != is_word(after);
-                boundary == (self == Assertion::WordBoundary)
-            }
-        }
-    }
-}
-
-#[derive(Clone, PartialEq, Eq)]
-enum Inst {
-    Bytes(ByteSet),
-    Split(u16, u16),
-    Jmp(u16),
-    Assert(Assertion),
-    Match,
+    /// `[[:<:]]`.
+    WordStart,
+    /// `[[:>:]]`.
+    WordEnd,
 }
 
 #[derive(Clone, Debug)]
 enum Ast {
     Empty,
-    Bytes(ByteSetDebug),
-    Assert(Assertion),
+    Bytes(ByteSet),
+    /// An assertion and its offset in the pattern.
+    Assert(Assertion, usize),
     Concat(Vec<Ast>),
     Alt(Vec<Ast>),
     Repeat {
@@ -140,13 +223,196 @@ enum Ast {
     },
 }
 
-/// `ByteSet` wrapper so the AST can derive Debug without printing 256 bits.
-#[derive(Clone, Copy)]
-struct ByteSetDebug(ByteSet);
+impl Ast {
+    /// Can it match only the empty string, seeing the same at the end and before a final
+    /// newline? (What may follow `$` and `\Z`.)
+    fn is_inert_at_end(&self) -> bool {
+        match self {
+            Ast::Empty => true,
+            Ast::Assert(a, _) => matches!(a, Assertion::EndOrFinalNewline | Assertion::LineEnd),
+            Ast::Bytes(_) => false,
+            Ast::Concat(items) | Ast::Alt(items) => items.iter().all(Ast::is_inert_at_end),
+            Ast::Repeat { node, .. } => node.is_inert_at_end(),
+        }
+    }
 
-impl std::fmt::Debug for ByteSetDebug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ByteSet")
+    /// Does every match consume at least one byte?
+    fn consumes(&self) -> bool {
+        match self {
+            Ast::Empty | Ast::Assert(..) => false,
+            Ast::Bytes(_) => true,
+            Ast::Concat(items) => items.iter().any(Ast::consumes),
+            Ast::Alt(branches) => branches.iter().all(Ast::consumes),
+            Ast::Repeat { node, min, .. } => *min > 0 && node.consumes(),
+        }
+    }
+}
+
+/// Refuses a `$`/`\Z` that something other than the end of the pattern can follow.
+/// `rest_inert`: what follows this node can only match the empty string (see `is_inert_at_end`).
+fn check_dollar(ast: &Ast, rest_inert: bool) -> Result<(), RegexError> {
+    match ast {
+        Ast::Assert(Assertion::EndOrFinalNewline, at) if !rest_inert => Err((
+            *at,
+            "\"$\" (or \"\\Z\") followed by more of the pattern is not supported: it also \
+             matches before a final newline, which is only expressible at the end of the \
+             pattern (use \\z, or (?m)$)"
+                .into(),
+        )),
+        Ast::Empty | Ast::Bytes(_) | Ast::Assert(..) => Ok(()),
+        Ast::Concat(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let tail = items.get(i + 1..).unwrap_or(&[]);
+                let safe = match first_byte_is_not_newline(tail) {
+                    // Something that must first consume a byte other than the newline: no
+                    // match either way.
+                    Some(first) => first,
+                    None => rest_inert,
+                };
+                check_dollar(item, safe)?;
+            }
+            Ok(())
+        }
+        Ast::Alt(branches) => branches
+            .iter()
+            .try_for_each(|b| check_dollar(b, rest_inert)),
+        Ast::Repeat { node, max, .. } => {
+            // A node that can repeat follows itself.
+            let repeats = max.is_none_or(|m| m > 1);
+            check_dollar(node, rest_inert && (!repeats || node.is_inert_at_end()))
+        }
+    }
+}
+
+/// Does every match of the sequence start by consuming a byte other than `\n`? `None` when the
+/// sequence is inert (see `is_inert_at_end`), so the answer depends on what follows it;
+/// `Some(false)` when unsure.
+fn first_byte_is_not_newline(items: &[Ast]) -> Option<bool> {
+    for item in items {
+        let first = match item {
+            Ast::Bytes(set) => Some(!set.contains(b'\n')),
+            Ast::Concat(inner) => first_byte_is_not_newline(inner),
+            Ast::Alt(branches) => {
+                let mut firsts = branches
+                    .iter()
+                    .map(|b| first_byte_is_not_newline(std::slice::from_ref(b)));
+                let head = firsts.next().flatten();
+                if firsts.all(|f| f == head) {
+                    head
+                } else {
+                    Some(false)
+                }
+            }
+            Ast::Repeat { node, min, .. } => {
+                first_byte_is_not_newline(std::slice::from_ref(node)).map(|f| f && *min > 0)
+            }
+            _ if item.is_inert_at_end() => None,
+            _ => Some(false),
+        };
+        if first.is_some() {
+            return first;
+        }
+    }
+    None
+}
+
+/// Refuses a multiline `^` that can be followed by an empty match.
+/// `rest_consumes`: every way through what follows this node consumes a byte. (Every path out of
+/// a repetition or group ends in what follows it, so passing it down is exact enough.)
+fn check_line_start(ast: &Ast, rest_consumes: bool) -> Result<(), RegexError> {
+    match ast {
+        Ast::Assert(Assertion::LineStart, at) if !rest_consumes => Err((
+            *at,
+            "in multiline mode, \"^\" followed by something that can match the empty string is \
+             not supported (PCRE2's does not match after a newline that ends the subject)"
+                .into(),
+        )),
+        Ast::Empty | Ast::Bytes(_) | Ast::Assert(..) => Ok(()),
+        Ast::Concat(items) => {
+            let mut consumes = rest_consumes;
+            for item in items.iter().rev() {
+                check_line_start(item, consumes)?;
+                consumes = consumes || item.consumes();
+            }
+            Ok(())
+        }
+        Ast::Alt(branches) => branches
+            .iter()
+            .try_for_each(|b| check_line_start(b, rest_consumes)),
+        Ast::Repeat { node, .. } => check_line_start(node, rest_consumes),
+    }
+}
+
+/// Writes the tree in the `regex` crate's syntax (Unicode off, case-sensitive: the case flags
+/// were applied to the byte sets).
+fn write_ast(ast: &Ast, out: &mut String) {
+    match ast {
+        Ast::Empty => out.push_str("(?:)"),
+        Ast::Bytes(set) => write_set(set, out),
+        Ast::Assert(assertion, _) => out.push_str(match assertion {
+            Assertion::Start => r"\A",
+            Assertion::LineStart => "(?m:^)",
+            Assertion::End => r"\z",
+            Assertion::EndOrFinalNewline => r"(?:\n?\z)",
+            Assertion::LineEnd => "(?m:$)",
+            Assertion::WordBoundary => r"\b",
+            Assertion::NotWordBoundary => r"\B",
+            Assertion::WordStart => r"\b{start}",
+            Assertion::WordEnd => r"\b{end}",
+        }),
+        Ast::Concat(items) => {
+            if items.is_empty() {
+                out.push_str("(?:)");
+            }
+            for item in items {
+                write_ast(item, out);
+            }
+        }
+        Ast::Alt(branches) => {
+            out.push_str("(?:");
+            for (i, branch) in branches.iter().enumerate() {
+                if i > 0 {
+                    out.push('|');
+                }
+                write_ast(branch, out);
+            }
+            out.push(')');
+        }
+        Ast::Repeat { node, min, max } => {
+            out.push_str("(?:");
+            write_ast(node, out);
+            out.push(')');
+            // Writing to a String cannot fail.
+            let _ = match (*min, *max) {
+                (0, None) => write!(out, "*"),
+                (1, None) => write!(out, "+"),
+                (0, Some(1)) => write!(out, "?"),
+                (min, None) => write!(out, "{{{min},}}"),
+                (min, Some(max)) if min == max => write!(out, "{{{min}}}"),
+                (min, Some(max)) => write!(out, "{{{min},{max}}}"),
+            };
+        }
+    }
+}
+
+fn write_set(set: &ByteSet, out: &mut String) {
+    let mut ranges = set.ranges();
+    match (ranges.next(), ranges.next()) {
+        (None, _) => out.push_str(r"[^\x00-\xFF]"),
+        (Some((low, high)), None) if low == high => {
+            let _ = write!(out, r"\x{low:02X}");
+        }
+        _ => {
+            out.push('[');
+            for (low, high) in set.ranges() {
+                let _ = if low == high {
+                    write!(out, r"\x{low:02X}")
+                } else {
+                    write!(out, r"\x{low:02X}-\x{high:02X}")
+                };
+            }
+            out.push(']');
+        }
     }
 }
 
@@ -157,257 +423,43 @@ struct Flags {
     multiline: bool,
 }
 
-/// Deepest group nesting accepted; bounds the parser's recursion.
-const MAX_GROUP_DEPTH: usize = 64;
-/// Largest counted repetition, as in PCRE2 (which allows 65535; the program limit is the real
-/// bound).
-const MAX_REPEAT: u32 = 1000;
-
-impl Regex {
-    /// Compiles a pattern (after the filter string's own escapes were processed).
-    pub(crate) fn new(pattern: &[u8]) -> Result<Regex, String> {
-        Regex::compile(pattern).map_err(|(offset, message)| {
-            if pattern.len() > 1 {
-                format!("{message} (at byte {offset} of the pattern)")
-            } else {
-                message
-            }
-        })
-    }
-
-    fn compile(pattern: &[u8]) -> Result<Regex, (usize, String)> {
-        let mut parser = RegexParser {
-            pattern,
-            pos: 0,
-            depth: 0,
-            flags: Flags {
-                caseless: true,
-                dot_all: false,
-                multiline: false,
-            },
-        };
-        let ast = parser.alternation()?;
-        if parser.pos < pattern.len() {
-            return Err((parser.pos, "unmatched closing parenthesis".into()));
-        }
-        let mut insts = Vec::new();
-        compile(&ast, &mut insts).map_err(|m| (0, m))?;
-        insts.push(Inst::Match);
-        if insts.len() > MAX_INSTS {
-            return Err((0, "the regular expression is too large".into()));
-        }
-        Ok(Regex {
-            insts: insts.into_boxed_slice(),
-            source: String::from_utf8_lossy(pattern).into_owned(),
-        })
-    }
-
-    /// Does the pattern match anywhere in `hay`?
-    pub(crate) fn is_match(&self, hay: &[u8]) -> bool {
-        let mut current = ThreadList::new();
-        let mut next = ThreadList::new();
-        let mut stack = [0u16; STACK_SIZE];
-        for pos in 0..=hay.len() {
-            // Unanchored search: a new thread starts at every position.
-            if self.add_thread(&mut current, &mut stack, 0, hay, pos) {
-                return true;
-            }
-            if current.len == 0 {
-                continue;
-            }
-            let byte = hay.get(pos).copied();
-            for &pc in current.dense.get(..current.len).unwrap_or(&[]) {
-                let pc = usize::from(pc);
-                if let (Some(Inst::Bytes(set)), Some(b)) = (self.insts.get(pc), byte) {
-                    if set.contains(b)
-                        && self.add_thread(&mut next, &mut stack, pc + 1, hay, pos + 1)
-                    {
-                        return true;
-                    }
-                }
-            }
-            std::mem::swap(&mut current, &mut next);
-            next.clear();
-        }
-        false
-    }
-
-    /// Adds `pc` and everything reachable from it without consuming input. Returns true when
-    /// that reaches `Match`.
-    fn add_thread(
-        &self,
-        list: &mut ThreadList,
-        stack: &mut [u16; STACK_SIZE],
-        pc: usize,
-        hay: &[u8],
-        pos: usize,
-    ) -> bool {
-        let mut top = 0;
-        let push = |stack: &mut [u16; STACK_SIZE], top: &mut usize, pc: usize| {
-            if let (Some(slot), Ok(pc)) = (stack.get_mut(*top), u16::try_from(pc)) {
-                *slot = pc;
-                *top += 1;
-            }
-        };
-        push(stack, &mut top, pc);
-        while top > 0 {
-            top -= 1;
-            let pc = usize::from(stack.get(top).copied().unwrap_or(0));
-            if !list.insert(pc) {
-                continue;
-            }
-            match self.insts.get(pc) {
-                Some(Inst::Match) => return true,
-                Some(Inst::Jmp(target)) => push(stack, &mut top, usize::from(*target)),
-                Some(Inst::Split(first, second)) => {
-                    // Order does not matter: we only ask whether some thread matches.
-                    push(stack, &mut top, usize::from(*second));
-                    push(stack, &mut top, usize::from(*first));
-                }
-                Some(Inst::Assert(assertion)) => {
-                    if assertion.holds(hay, pos) {
-                        push(stack, &mut top, pc + 1);
-                    }
-                }
-                Some(Inst::Bytes(_)) | None => {}
-            }
-        }
-        false
-    }
-}
-
-/// Sparse set of program counters, in insertion order.
-struct ThreadList {
-    dense: [u16; MAX_INSTS + 1],
-    member: [u64; SET_WORDS],
-    len: usize,
-}
-
-impl ThreadList {
-    fn new() -> ThreadList {
-        ThreadList {
-            dense: [0; MAX_INSTS + 1],
-            member: [0; SET_WORDS],
-            len: 0,
-        }
-    }
-
-    fn insert(&mut self, pc: usize) -> bool {
-        let (Some(word), Ok(pc16)) = (self.member.get_mut(pc / 64), u16::try_from(pc)) else {
-            return false;
-        };
-        let bit = 1u64 << (pc % 64);
-        if *word & bit != 0 {
-            return false;
-        }
-        *word |= bit;
-        if let Some(slot) = self.dense.get_mut(self.len) {
-            *slot = pc16;
-            self.len += 1;
-        }
-        true
-    }
-
-    fn clear(&mut self) {
-        self.member = [0; SET_WORDS];
-        self.len = 0;
-    }
-}
-
-fn compile(ast: &Ast, out: &mut Vec<Inst>) -> Result<(), String> {
-    // Checked as we go so a pattern like `(a{1000}){1000}` fails fast instead of building a
-    // million instructions first.
-    if out.len() > MAX_INSTS {
-        return Err("the regular expression is too large".into());
-    }
-    let here = |out: &Vec<Inst>| {
-        u16::try_from(out.len()).map_err(|_| "the regular expression is too large".to_string())
+fn parse(pattern: &[u8]) -> Result<Ast, RegexError> {
+    let mut parser = RegexParser {
+        pattern,
+        pos: 0,
+        depth: 0,
+        groups: 0,
+        quoting: false,
+        // Wireshark compiles with PCRE2_CASELESS.
+        flags: Flags {
+            caseless: true,
+            dot_all: false,
+            multiline: false,
+        },
     };
-    match ast {
-        Ast::Empty => {}
-        Ast::Bytes(set) => out.push(Inst::Bytes(set.0)),
-        Ast::Assert(a) => out.push(Inst::Assert(*a)),
-        Ast::Concat(items) => {
-            for item in items {
-                compile(item, out)?;
-            }
-        }
-        Ast::Alt(branches) => {
-            // split L1, next; L1: branch; jmp end; next: split ...
-            let mut jumps = Vec::new();
-            for (i, branch) in branches.iter().enumerate() {
-                if i + 1 < branches.len() {
-                    let split_at = out.len();
-                    out.push(Inst::Split(0, 0));
-                    compile(branch, out)?;
-                    jumps.push(out.len());
-                    out.push(Inst::Jmp(0));
-                    let next = here(out)?;
-                    if let Some(inst) = out.get_mut(split_at) {
-                        *inst = Inst::Split(u16::try_from(split_at + 1).unwrap_or(u16::MAX), next);
-                    }
-                } else {
-                    compile(branch, out)?;
-                }
-            }
-            let end = here(out)?;
-            for j in jumps {
-                if let Some(inst) = out.get_mut(j) {
-                    *inst = Inst::Jmp(end);
-                }
-            }
-        }
-        Ast::Repeat { node, min, max } => {
-            for _ in 0..*min {
-                compile(node, out)?;
-                if out.len() > MAX_INSTS {
-                    return Err("the regular expression is too large".into());
-                }
-            }
-            match max {
-                None => {
-                    // loop: split body, end; body; jmp loop
-                    let loop_at = out.len();
-                    out.push(Inst::Split(0, 0));
-                    compile(node, out)?;
-                    out.push(Inst::Jmp(u16::try_from(loop_at).unwrap_or(u16::MAX)));
-                    let end = here(out)?;
-                    if let Some(inst) = out.get_mut(loop_at) {
-                        *inst = Inst::Split(u16::try_from(loop_at + 1).unwrap_or(u16::MAX), end);
-                    }
-                }
-                Some(max) => {
-                    // Each optional copy: split body, end.
-                    let mut splits = Vec::new();
-                    for _ in *min..*max {
-                        splits.push(out.len());
-                        out.push(Inst::Split(0, 0));
-                        compile(node, out)?;
-                        if out.len() > MAX_INSTS {
-                            return Err("the regular expression is too large".into());
-                        }
-                    }
-                    let end = here(out)?;
-                    for s in splits {
-                        if let Some(inst) = out.get_mut(s) {
-                            *inst = Inst::Split(u16::try_from(s + 1).unwrap_or(u16::MAX), end);
-                        }
-                    }
-                }
-            }
-        }
+    let ast = parser.alternation()?;
+    if parser.pos < pattern.len() {
+        return Err((parser.pos, "unmatched closing parenthesis".into()));
     }
-    Ok(())
+    Ok(ast)
 }
 
 struct RegexParser<'p> {
     pattern: &'p [u8],
     pos: usize,
     depth: usize,
+    /// Capturing groups opened so far (PCRE2 reads `\12` as octal unless 12 groups precede it).
+    groups: usize,
+    /// Inside `\Q...\E`: everything is a literal.
+    quoting: bool,
     flags: Flags,
 }
 
-type ParseResult<T> = Result<T, (usize, String)>;
+type ParseResult<T> = Result<T, RegexError>;
+
+fn fail<T>(at: usize, message: impl Into<String>) -> ParseResult<T> {
+    Err((at, message.into()))
+}
 
 impl RegexParser<'_> {
     fn peek(&self) -> Option<u8> {
@@ -418,9 +470,10 @@ impl RegexParser<'_> {
         self.pattern.get(self.pos + ahead).copied()
     }
 
-    #[allow(clippy::unused_self)] // reads as part of the parser's vocabulary: `self.fail(...)`
-    fn fail<T>(&self, at: usize, message: impl Into<String>) -> ParseResult<T> {
-        Err((at, message.into()))
+    fn at(&self, text: &[u8]) -> bool {
+        self.pattern
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(text))
     }
 
     fn alternation(&mut self) -> ParseResult<Ast> {
@@ -439,7 +492,7 @@ impl RegexParser<'_> {
     fn concat(&mut self) -> ParseResult<Ast> {
         let mut items = Vec::new();
         while let Some(c) = self.peek() {
-            if c == b'|' || c == b')' {
+            if !self.quoting && (c == b'|' || c == b')') {
                 break;
             }
             let atom_start = self.pos;
@@ -450,40 +503,64 @@ impl RegexParser<'_> {
         Ok(Ast::Concat(items))
     }
 
-    /// One atom, or `None` for a construct that only changed flags.
+    /// One atom, or `None` for a construct that matches nothing by itself (a flag change, a
+    /// comment, `\K`, `\Q`, `\E`).
     fn atom(&mut self) -> ParseResult<Option<Ast>> {
         let start = self.pos;
         let Some(c) = self.peek() else {
             return Ok(Some(Ast::Empty));
         };
+        if self.quoting {
+            if self.at(b"\\E") {
+                self.pos += 2;
+                self.quoting = false;
+                return Ok(None);
+            }
+            self.pos += 1;
+            return Ok(Some(self.literal(c)));
+        }
+        if self.at(b"[[:<:]]") || self.at(b"[[:>:]]") {
+            self.pos += 7;
+            let a = if self.pattern.get(start + 3) == Some(&b'<') {
+                Assertion::WordStart
+            } else {
+                Assertion::WordEnd
+            };
+            return Ok(Some(Ast::Assert(a, start)));
+        }
         self.pos += 1;
         let ast = match c {
             b'.' => {
-                let mut set = ByteSet::default();
-                set.negate();
+                let mut set = ByteSet::all();
                 if !self.flags.dot_all {
-                    set = without(set, b'\n');
+                    set.remove(b'\n');
                 }
-                Ast::Bytes(ByteSetDebug(set))
+                Ast::Bytes(set)
             }
-            b'^' => Ast::Assert(if self.flags.multiline {
-                Assertion::LineStart
-            } else {
-                Assertion::Start
-            }),
-            b'$' => Ast::Assert(if self.flags.multiline {
-                Assertion::LineEnd
-            } else {
-                Assertion::EndOrFinalNewline
-            }),
-            b'[' => Ast::Bytes(ByteSetDebug(self.class(start)?)),
+            b'^' => Ast::Assert(
+                if self.flags.multiline {
+                    Assertion::LineStart
+                } else {
+                    Assertion::Start
+                },
+                start,
+            ),
+            b'$' => Ast::Assert(
+                if self.flags.multiline {
+                    Assertion::LineEnd
+                } else {
+                    Assertion::EndOrFinalNewline
+                },
+                start,
+            ),
+            b'[' => Ast::Bytes(self.class(start)?),
             b'(' => return self.group(start),
-            b'\\' => self.escape(start)?,
+            b'\\' => return self.escape(start),
             b'*' | b'+' | b'?' => {
-                return self.fail(start, "quantifier does not follow a repeatable item")
+                return fail(start, "quantifier does not follow a repeatable item")
             }
-            b'{' if self.counted_repeat_at(start) => {
-                return self.fail(start, "quantifier does not follow a repeatable item")
+            b'{' if self.parse_counts(start)?.is_some() => {
+                return fail(start, "quantifier does not follow a repeatable item")
             }
             _ => self.literal(c),
         };
@@ -491,46 +568,64 @@ impl RegexParser<'_> {
     }
 
     fn literal(&self, b: u8) -> Ast {
-        let mut set = ByteSet::default();
-        set.insert(b);
+        let mut set = ByteSet::of(&[b]);
         if self.flags.caseless {
             set.fold_case();
         }
-        Ast::Bytes(ByteSetDebug(set))
+        Ast::Bytes(set)
     }
 
     fn group(&mut self, start: usize) -> ParseResult<Option<Ast>> {
         self.depth += 1;
         if self.depth > MAX_GROUP_DEPTH {
-            return self.fail(start, "parentheses are nested too deeply");
+            return fail(start, "parentheses are nested too deeply");
         }
         let saved = self.flags;
+        if self.peek() == Some(b'*') {
+            return fail(
+                start,
+                "backtracking control verbs and option settings such as (*UTF) are not supported",
+            );
+        }
         if self.peek() == Some(b'?') {
             self.pos += 1;
             match self.peek() {
-                Some(b':') => self.pos += 1,
-                Some(b'<') if self.peek_at(1).is_some_and(|c| c.is_ascii_alphabetic()) => {
-                    self.skip_group_name(b'>')?
+                // Names and branch resets only matter to captures, which `matches` ignores.
+                Some(b':' | b'|') => self.pos += 1,
+                Some(b'<') if !matches!(self.peek_at(1), Some(b'=' | b'!')) => {
+                    self.skip_group_name(b'>')?;
+                    self.groups += 1;
                 }
                 Some(b'P') if self.peek_at(1) == Some(b'<') => {
                     self.pos += 1;
                     self.skip_group_name(b'>')?;
+                    self.groups += 1;
                 }
-                Some(b'\'') => self.skip_group_name(b'\'')?,
+                Some(b'\'') => {
+                    self.skip_group_name(b'\'')?;
+                    self.groups += 1;
+                }
+                Some(b'P') if self.peek_at(1) == Some(b'=') => {
+                    return fail(start, "backreferences are not supported")
+                }
                 Some(b'=' | b'!' | b'<') => {
-                    return self.fail(start, "lookahead and lookbehind are not supported")
+                    return fail(start, "lookahead and lookbehind are not supported")
                 }
-                Some(b'>') => return self.fail(start, "atomic groups are not supported"),
+                Some(b'>') => return fail(start, "atomic groups are not supported"),
+                Some(b'(') => return fail(start, "conditional groups are not supported"),
+                Some(b'C') => return fail(start, "callouts are not supported"),
+                Some(b'R' | b'&' | b'0'..=b'9') | Some(b'P') => {
+                    return fail(start, "recursion and subroutine calls are not supported")
+                }
+                Some(b'+' | b'-') if self.peek_at(1).is_some_and(|c| c.is_ascii_digit()) => {
+                    return fail(start, "recursion and subroutine calls are not supported")
+                }
                 Some(b'#') => {
                     // A comment: skip to the closing parenthesis.
-                    while let Some(c) = self.peek() {
-                        self.pos += 1;
-                        if c == b')' {
-                            self.depth -= 1;
-                            return Ok(None);
-                        }
-                    }
-                    return self.fail(start, "missing closing parenthesis");
+                    self.depth -= 1;
+                    self.pos = start;
+                    self.skip_comment()?;
+                    return Ok(None);
                 }
                 _ => {
                     // Flag setting: `(?i)`, `(?-i)`, or scoped `(?i:...)`.
@@ -542,10 +637,12 @@ impl RegexParser<'_> {
                     }
                 }
             }
+        } else {
+            self.groups += 1;
         }
         let inner = self.alternation()?;
         if self.peek() != Some(b')') {
-            return self.fail(start, "missing closing parenthesis");
+            return fail(start, "missing closing parenthesis");
         }
         self.pos += 1;
         self.flags = saved;
@@ -553,41 +650,84 @@ impl RegexParser<'_> {
         Ok(Some(inner))
     }
 
+    /// Skips a `(?#...)` comment at the current position. PCRE2's comment ends at the first `)`.
+    fn skip_comment(&mut self) -> ParseResult<()> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            if c == b')' {
+                return Ok(());
+            }
+        }
+        fail(start, "missing ) at the end of a (?# comment")
+    }
+
+    /// Comments, and the `\E` that ends a `\Q` quote, may stand between an item and its
+    /// quantifier.
+    fn skip_transparent(&mut self) -> ParseResult<()> {
+        loop {
+            if self.quoting && self.at(b"\\E") {
+                self.pos += 2;
+                self.quoting = false;
+            } else if !self.quoting && self.at(b"(?#") {
+                self.skip_comment()?;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
     fn skip_group_name(&mut self, close: u8) -> ParseResult<()> {
         let start = self.pos;
         self.pos += 1;
+        // PCRE2: a name is word characters, not starting with a digit.
+        if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            return fail(start, "malformed group name");
+        }
         while let Some(c) = self.peek() {
             self.pos += 1;
-            if c == close {
+            if c == close && self.pos > start + 2 {
                 return Ok(());
             }
             if !(c.is_ascii_alphanumeric() || c == b'_') {
                 break;
             }
         }
-        self.fail(start, "malformed group name")
+        fail(start, "malformed group name")
     }
 
     /// Parses flag letters after `(?`. Returns true for the scoped form `(?i:`.
     fn flag_letters(&mut self, start: usize) -> ParseResult<bool> {
         let mut on = true;
+        if self.peek() == Some(b'^') {
+            // `(?^)` unsets i, m, n, s and x, including Wireshark's default caseless.
+            self.pos += 1;
+            self.flags = Flags {
+                caseless: false,
+                dot_all: false,
+                multiline: false,
+            };
+        }
         loop {
             let Some(c) = self.peek() else {
-                return self.fail(start, "missing closing parenthesis");
+                return fail(start, "missing closing parenthesis");
             };
             self.pos += 1;
             match c {
-                b'-' => on = false,
+                b'-' if on => on = false,
                 b'i' => self.flags.caseless = on,
                 b's' => self.flags.dot_all = on,
                 b'm' => self.flags.multiline = on,
+                // No automatic captures, ungreedy, duplicate names: the same answer to "is there
+                // a match?".
+                b'n' | b'U' | b'J' => {}
                 b')' => return Ok(false),
                 b':' => return Ok(true),
                 _ => {
-                    return self.fail(
+                    return fail(
                         self.pos - 1,
                         format!(
-                            "the group option \"{}\" is not supported (only i, s and m)",
+                            "the group option \"{}\" is not supported (only i, m, s, n, U and J)",
                             char::from(c)
                         ),
                     )
@@ -596,71 +736,84 @@ impl RegexParser<'_> {
         }
     }
 
-    /// Is there a `{n,m}` quantifier at `at`?
-    fn counted_repeat_at(&self, at: usize) -> bool {
-        self.pattern.get(at) == Some(&b'{') && self.parse_counts(at).is_some()
+    /// Parses `{n}`, `{n,}`, `{n,m}` starting at the `{` at `at`: returns (min, max, length).
+    /// Anything else (`{,n}` too, in PCRE2 10.42) is not a quantifier and the `{` is a literal.
+    fn parse_counts(&self, at: usize) -> ParseResult<Option<(u32, Option<u32>, usize)>> {
+        let Some(rest) = self.pattern.get(at..) else {
+            return Ok(None);
+        };
+        let Some(close) = rest.iter().position(|&b| b == b'}') else {
+            return Ok(None);
+        };
+        let inner = rest.get(1..close).unwrap_or(&[]);
+        let number = |s: &[u8]| -> Option<u32> {
+            (!s.is_empty() && s.iter().all(u8::is_ascii_digit)).then(|| {
+                s.iter().fold(0u32, |n, d| {
+                    n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                })
+            })
+        };
+        let (min, max) = match inner.iter().position(|&b| b == b',') {
+            None => match number(inner) {
+                Some(n) => (n, Some(n)),
+                None => return Ok(None),
+            },
+            Some(comma) => {
+                let low = inner.get(..comma).unwrap_or(&[]);
+                let high = inner.get(comma + 1..).unwrap_or(&[]);
+                match (number(low), high.is_empty(), number(high)) {
+                    (Some(low), true, _) => (low, None),
+                    (Some(low), false, Some(high)) => (low, Some(high)),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
+            return fail(
+                at,
+                format!("number too big in {{}} quantifier (above {MAX_REPEAT})"),
+            );
+        }
+        if max.is_some_and(|max| max < min) {
+            return fail(at, "numbers out of order in {} quantifier");
+        }
+        Ok(Some((min, max, close + 1)))
     }
 
-    /// Parses `{n}`, `{n,}`, `{n,m}` starting at the `{` at `at`: returns (min, max, length).
-    /// Anything else is not a quantifier and the `{` is a literal, as in PCRE.
-    fn parse_counts(&self, at: usize) -> Option<(u32, Option<u32>, usize)> {
-        let rest = self.pattern.get(at..)?;
-        let close = rest.iter().position(|&b| b == b'}')?;
-        let inner = std::str::from_utf8(rest.get(1..close)?).ok()?;
-        let number = |s: &str| -> Option<u32> {
-            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| s.parse().ok())
-                .flatten()
-        };
-        let (min, max) = match inner.split_once(',') {
-            None => {
-                let n = number(inner)?;
-                (n, Some(n))
-            }
-            Some((low, "")) => (number(low)?, None),
-            Some((low, high)) => (number(low)?, Some(number(high)?)),
-        };
-        Some((min, max, close + 1))
+    /// The quantifier at the current position, if any: (min, max, length).
+    fn quantifier_here(&self) -> ParseResult<Option<(u32, Option<u32>, usize)>> {
+        if self.quoting {
+            return Ok(None);
+        }
+        Ok(match self.peek() {
+            Some(b'*') => Some((0, None, 1)),
+            Some(b'+') => Some((1, None, 1)),
+            Some(b'?') => Some((0, Some(1), 1)),
+            Some(b'{') => self.parse_counts(self.pos)?,
+            _ => None,
+        })
     }
 
     /// The atom with its quantifier, if one follows.
     fn quantified(&mut self, atom: Ast, atom_start: usize) -> ParseResult<Ast> {
-        let start = self.pos;
-        let (min, max) = match self.peek() {
-            Some(b'*') => (0, None),
-            Some(b'+') => (1, None),
-            Some(b'?') => (0, Some(1)),
-            Some(b'{') => match self.parse_counts(self.pos) {
-                Some((min, max, len)) => {
-                    self.pos += len - 1;
-                    if max.is_some_and(|max| max < min) {
-                        return self.fail(start, "numbers out of order in {} quantifier");
-                    }
-                    if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
-                        return self.fail(
-                            start,
-                            format!("repetition counts above {MAX_REPEAT} are not supported"),
-                        );
-                    }
-                    (min, max)
-                }
-                None => return Ok(atom),
-            },
-            _ => return Ok(atom),
+        self.skip_transparent()?;
+        let Some((min, max, len)) = self.quantifier_here()? else {
+            return Ok(atom);
         };
-        self.pos += 1;
-        if matches!(atom, Ast::Assert(_)) {
-            return self.fail(atom_start, "an anchor or word boundary cannot be repeated");
+        if matches!(atom, Ast::Assert(..)) {
+            return fail(atom_start, "an anchor or word boundary cannot be repeated");
         }
+        self.pos += len;
         match self.peek() {
             // Lazy: same answer to "is there a match?".
             Some(b'?') => self.pos += 1,
-            Some(b'+') => return self.fail(self.pos, "possessive quantifiers are not supported"),
+            Some(b'+') => return fail(self.pos, "possessive quantifiers are not supported"),
             _ => {}
         }
+        self.skip_transparent()?;
         // PCRE's handling of stacked quantifiers (`a**`, `a{2}*`) is irregular; refuse them.
-        if matches!(self.peek(), Some(b'*' | b'+' | b'?')) || self.counted_repeat_at(self.pos) {
-            return self.fail(
+        if self.quantifier_here()?.is_some() {
+            return fail(
                 self.pos,
                 "a quantifier cannot follow another quantifier (use a group)",
             );
@@ -672,13 +825,14 @@ impl RegexParser<'_> {
         })
     }
 
-    fn escape(&mut self, start: usize) -> ParseResult<Ast> {
+    /// An escape outside a class, its backslash at `start`.
+    fn escape(&mut self, start: usize) -> ParseResult<Option<Ast>> {
         let Some(c) = self.peek() else {
-            return self.fail(start, "the pattern ends with a backslash");
+            return fail(start, "the pattern ends with a backslash");
         };
         self.pos += 1;
         let assertion = match c {
-            b'A' => Some(Assertion::Start),
+            b'A' | b'G' => Some(Assertion::Start),
             b'z' => Some(Assertion::End),
             b'Z' => Some(Assertion::EndOrFinalNewline),
             b'b' => Some(Assertion::WordBoundary),
@@ -686,37 +840,116 @@ impl RegexParser<'_> {
             _ => None,
         };
         if let Some(a) = assertion {
-            return Ok(Ast::Assert(a));
+            return Ok(Some(Ast::Assert(a, start)));
         }
-        let set = self.escape_set(c, start)?;
-        Ok(Ast::Bytes(ByteSetDebug(set)))
+        match c {
+            // `\K` only moves the reported start of the match.
+            b'K' | b'E' => return Ok(None),
+            b'Q' => {
+                self.quoting = true;
+                return Ok(None);
+            }
+            b'R' => {
+                // Any newline sequence; CRLF is tried first but either way is a match.
+                return Ok(Some(Ast::Alt(vec![
+                    Ast::Concat(vec![
+                        Ast::Bytes(ByteSet::of(b"\r")),
+                        Ast::Bytes(ByteSet::of(b"\n")),
+                    ]),
+                    Ast::Bytes(ByteSet::of(b"\n\x0b\x0c\r\x85")),
+                ])));
+            }
+            b'N' if self.peek() == Some(b'{') => {
+                return fail(start, "\\N{...} (a Unicode character) is not supported")
+            }
+            b'N' => {
+                let mut set = ByteSet::all();
+                set.remove(b'\n');
+                return Ok(Some(Ast::Bytes(set)));
+            }
+            b'C' => return Ok(Some(Ast::Bytes(ByteSet::all()))),
+            b'1'..=b'9' => {
+                let b = self.numbered_escape(c, start)?;
+                return Ok(Some(self.literal(b)));
+            }
+            b'g' | b'k' => {
+                return fail(
+                    start,
+                    "backreferences and subroutine calls are not supported",
+                )
+            }
+            _ => {}
+        }
+        Ok(Some(Ast::Bytes(self.escape_set(c, start)?)))
+    }
+
+    /// `\1`..`\9` and longer numbers outside a class: PCRE2 takes a number below 10, one
+    /// starting with 8 or 9, or one not above the count of groups so far as a backreference, and
+    /// anything else as up to three octal digits.
+    fn numbered_escape(&mut self, first: u8, start: usize) -> ParseResult<u8> {
+        let digits_start = self.pos - 1;
+        let digits: Vec<u8> = self
+            .pattern
+            .get(digits_start..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|d| d.is_ascii_digit())
+            .copied()
+            .collect();
+        let number = digits.iter().fold(0usize, |n, d| {
+            n.saturating_mul(10).saturating_add(usize::from(d - b'0'))
+        });
+        if number < 10 || matches!(first, b'8' | b'9') || number <= self.groups {
+            return fail(start, "backreferences are not supported");
+        }
+        self.pos = digits_start;
+        self.octal_digits(start, 3)
+    }
+
+    /// Up to `max` octal digits at the current position, as one byte.
+    fn octal_digits(&mut self, start: usize, max: usize) -> ParseResult<u8> {
+        let mut value = 0u32;
+        for _ in 0..max {
+            match self.peek() {
+                Some(d @ b'0'..=b'7') => {
+                    value = value * 8 + u32::from(d - b'0');
+                    self.pos += 1;
+                }
+                _ => break,
+            }
+        }
+        u8::try_from(value).or_else(|_| {
+            fail(
+                start,
+                "octal values above \\377 are not supported (the match is byte by byte)",
+            )
+        })
     }
 
     /// An escape that stands for a set of bytes (usable inside and outside classes).
     fn escape_set(&mut self, c: u8, start: usize) -> ParseResult<ByteSet> {
-        let mut set = ByteSet::default();
-        match c {
-            b'd' | b'D' => set.insert_range(b'0', b'9'),
+        let mut set = match c {
+            b'd' | b'D' => ByteSet::of(b"0123456789"),
             b'w' | b'W' => {
+                let mut set = ByteSet::of(b"_");
                 set.insert_range(b'a', b'z');
                 set.insert_range(b'A', b'Z');
                 set.insert_range(b'0', b'9');
-                set.insert(b'_');
+                set
             }
-            b's' | b'S' => {
-                for b in [b' ', b'\t', b'\n', 0x0b, 0x0c, b'\r'] {
-                    set.insert(b);
-                }
-            }
+            b's' | b'S' => ByteSet::of(b" \t\n\x0b\x0c\r"),
+            // Horizontal and vertical white space, as PCRE2 without UTF defines them.
+            b'h' | b'H' => ByteSet::of(b" \t\xa0"),
+            b'v' | b'V' => ByteSet::of(b"\n\x0b\x0c\r\x85"),
             _ => {
                 let b = self.escaped_byte(c, start)?;
-                set.insert(b);
+                let mut set = ByteSet::of(&[b]);
                 if self.flags.caseless {
                     set.fold_case();
                 }
                 return Ok(set);
             }
-        }
+        };
         if c.is_ascii_uppercase() {
             set.negate();
         }
@@ -731,18 +964,19 @@ impl RegexParser<'_> {
             b'f' => 0x0c,
             b'a' => 0x07,
             b'e' => 0x1b,
-            b'0' => {
-                let mut value = 0u32;
-                for _ in 0..2 {
-                    match self.peek() {
-                        Some(d @ b'0'..=b'7') => {
-                            value = value * 8 + u32::from(d - b'0');
-                            self.pos += 1;
-                        }
-                        _ => break,
-                    }
+            b'0' => self.octal_digits(start, 2)?,
+            b'o' => {
+                if self.peek() != Some(b'{') {
+                    return fail(start, "\\o must be followed by {octal digits}");
                 }
-                u8::try_from(value).unwrap_or(0)
+                self.pos += 1;
+                let digits_start = self.pos;
+                let value = self.octal_digits(start, 3)?;
+                if self.pos == digits_start || self.peek() != Some(b'}') {
+                    return fail(start, "malformed \\o{...} escape");
+                }
+                self.pos += 1;
+                value
             }
             b'x' => {
                 let braced = self.peek() == Some(b'{');
@@ -755,35 +989,75 @@ impl RegexParser<'_> {
                 {
                     self.pos += 1;
                 }
-                let digits =
-                    std::str::from_utf8(self.pattern.get(digits_start..self.pos).unwrap_or(&[]))
-                        .unwrap_or("");
+                let digits = self.pattern.get(digits_start..self.pos).unwrap_or(&[]);
                 if braced {
-                    if self.peek() != Some(b'}') {
-                        return self.fail(start, "malformed \\x{...} escape");
+                    if self.peek() != Some(b'}') || digits.is_empty() {
+                        return fail(start, "malformed \\x{...} escape");
                     }
                     self.pos += 1;
                 }
-                if digits.is_empty() {
-                    0
-                } else {
-                    u8::from_str_radix(digits, 16).or_else(|_| {
-                        self.fail(
+                // No digits: PCRE2 reads `\x` as NUL.
+                let value = digits.iter().try_fold(0u8, |n, d| {
+                    let digit = char::from(*d)
+                        .to_digit(16)
+                        .and_then(|d| u8::try_from(d).ok());
+                    n.checked_mul(16)?.checked_add(digit?)
+                });
+                match value {
+                    Some(value) => value,
+                    None => {
+                        return fail(
                             start,
                             "characters above \\xff are not supported (the match is byte by byte)",
                         )
-                    })?
+                    }
                 }
             }
-            b'1'..=b'9' => return self.fail(start, "backreferences are not supported"),
+            b'c' => match self.peek() {
+                Some(x) if (0x20..0x7f).contains(&x) => {
+                    self.pos += 1;
+                    x.to_ascii_uppercase() ^ 0x40
+                }
+                _ => return fail(start, "\\c must be followed by a printable ASCII character"),
+            },
+            b'p' | b'P' | b'X' => {
+                return fail(
+                    start,
+                    "Unicode properties are not supported (the match is byte by byte)",
+                )
+            }
             _ if c.is_ascii_alphanumeric() => {
-                return self.fail(
+                return fail(
                     start,
                     format!("the escape \\{} is not supported", char::from(c)),
                 )
             }
             // Any other escaped character stands for itself (`\.`, `\\`, `\(`...).
             _ => c,
+        })
+    }
+
+    /// One escape inside a class, its backslash at `start` already consumed: a set (`\d`) or
+    /// one byte.
+    fn class_escape(&mut self, start: usize) -> ParseResult<ClassItem> {
+        let Some(e) = self.peek() else {
+            return fail(start, "the pattern ends with a backslash");
+        };
+        self.pos += 1;
+        Ok(match e {
+            b'd' | b'D' | b'w' | b'W' | b's' | b'S' | b'h' | b'H' | b'v' | b'V' => {
+                ClassItem::Set(self.escape_set(e, start)?)
+            }
+            b'b' => ClassItem::Byte(0x08),
+            // In a class a number is octal.
+            b'1'..=b'7' => {
+                self.pos -= 1;
+                ClassItem::Byte(self.octal_digits(start, 3)?)
+            }
+            b'Q' | b'E' => {
+                return fail(start, "\\Q...\\E inside a character class is not supported")
+            }
+            _ => ClassItem::Byte(self.escaped_byte(e, start)?),
         })
     }
 
@@ -796,7 +1070,7 @@ impl RegexParser<'_> {
         let mut first = true;
         loop {
             let Some(c) = self.peek() else {
-                return self.fail(start, "missing terminating ] for character class");
+                return fail(start, "missing terminating ] for character class");
             };
             if c == b']' && !first {
                 self.pos += 1;
@@ -805,64 +1079,46 @@ impl RegexParser<'_> {
             first = false;
             let item_start = self.pos;
             self.pos += 1;
-            // POSIX classes such as [:alpha:].
-            if c == b'[' && self.peek() == Some(b':') {
-                let rest = self.pattern.get(self.pos..).unwrap_or(&[]);
-                if let Some(end) = rest.windows(2).position(|w| w == b":]") {
-                    let name = rest.get(1..end).unwrap_or(&[]);
-                    set.union(&posix_class(name).ok_or_else(|| {
-                        (
-                            item_start,
-                            format!("unknown POSIX class [:{}:]", String::from_utf8_lossy(name)),
-                        )
-                    })?);
-                    self.pos += end + 2;
-                    continue;
+            let low = match c {
+                b'[' if matches!(self.peek(), Some(b':' | b'.' | b'=')) => {
+                    ClassItem::Set(self.posix_class(item_start)?)
                 }
-            }
-            let low = if c == b'\\' {
-                let Some(e) = self.peek() else {
-                    return self.fail(item_start, "the pattern ends with a backslash");
-                };
-                self.pos += 1;
-                if matches!(e, b'd' | b'D' | b'w' | b'W' | b's' | b'S') {
-                    set.union(&self.escape_set(e, item_start)?);
-                    continue;
-                }
-                if e == b'b' {
-                    0x08
-                } else {
-                    self.escaped_byte(e, item_start)?
-                }
-            } else {
-                c
+                b'\\' => self.class_escape(item_start)?,
+                _ => ClassItem::Byte(c),
             };
             // A range `a-z`, unless the dash is last (`[a-]` is a literal dash).
-            if self.peek() == Some(b'-') && self.peek_at(1).is_some_and(|n| n != b']') {
-                self.pos += 1;
-                let high_start = self.pos;
-                let Some(h) = self.peek() else {
-                    return self.fail(start, "missing terminating ] for character class");
-                };
-                self.pos += 1;
-                let high = if h == b'\\' {
-                    let Some(e) = self.peek() else {
-                        return self.fail(high_start, "the pattern ends with a backslash");
+            let is_range = self.peek() == Some(b'-') && self.peek_at(1).is_some_and(|n| n != b']');
+            match (low, is_range) {
+                (ClassItem::Set(s), false) => set.union(&s),
+                (ClassItem::Byte(b), false) => set.insert(b),
+                (ClassItem::Set(_), true) => {
+                    // PCRE2 refuses what Perl only warns about.
+                    return fail(item_start, "invalid range in character class");
+                }
+                (ClassItem::Byte(low), true) => {
+                    self.pos += 1;
+                    let high_start = self.pos;
+                    let Some(h) = self.peek() else {
+                        return fail(start, "missing terminating ] for character class");
                     };
                     self.pos += 1;
-                    if matches!(e, b'd' | b'D' | b'w' | b'W' | b's' | b'S') {
-                        return self.fail(high_start, "invalid range in character class");
+                    let high = match h {
+                        b'[' if matches!(self.peek(), Some(b':' | b'.' | b'=')) => {
+                            return fail(high_start, "invalid range in character class")
+                        }
+                        b'\\' => match self.class_escape(high_start)? {
+                            ClassItem::Byte(b) => b,
+                            ClassItem::Set(_) => {
+                                return fail(high_start, "invalid range in character class")
+                            }
+                        },
+                        _ => h,
+                    };
+                    if high < low {
+                        return fail(item_start, "range out of order in character class");
                     }
-                    self.escaped_byte(e, high_start)?
-                } else {
-                    h
-                };
-                if high < low {
-                    return self.fail(item_start, "range out of order in character class");
+                    set.insert_range(low, high);
                 }
-                set.insert_range(low, high);
-            } else {
-                set.insert(low);
             }
         }
         if self.flags.caseless {
@@ -873,17 +1129,48 @@ impl RegexParser<'_> {
         }
         Ok(set)
     }
-}
 
-fn without(mut set: ByteSet, b: u8) -> ByteSet {
-    if let Some(word) = set.0.get_mut(usize::from(b >> 6)) {
-        *word &= !(1 << (b & 63));
+    /// A POSIX class such as `[:alpha:]` or `[:^digit:]` whose `[` at `start` was consumed.
+    fn posix_class(&mut self, start: usize) -> ParseResult<ByteSet> {
+        let kind = self.peek();
+        let rest = self.pattern.get(self.pos..).unwrap_or(&[]);
+        let end = match kind {
+            Some(k @ (b':' | b'.' | b'=')) => rest.windows(2).position(|w| w == [k, b']']),
+            _ => None,
+        };
+        let Some(end) = end else {
+            // No closing `:]`: the `[` is a literal, as in PCRE2.
+            return Ok(ByteSet::of(b"["));
+        };
+        if kind != Some(b':') {
+            return fail(start, "POSIX collating elements are not supported");
+        }
+        let name = rest.get(1..end).unwrap_or(&[]);
+        let (negated, name) = match name.strip_prefix(b"^") {
+            Some(name) => (true, name),
+            None => (false, name),
+        };
+        let Some(mut set) = posix_set(name) else {
+            return fail(
+                start,
+                format!("unknown POSIX class [:{}:]", String::from_utf8_lossy(name)),
+            );
+        };
+        if negated {
+            set.negate();
+        }
+        self.pos += end + 2;
+        Ok(set)
     }
-    set
 }
 
-fn posix_class(name: &[u8]) -> Option<ByteSet> {
-    let mut set = ByteSet::default();
+#[derive(Clone, Copy)]
+enum ClassItem {
+    Byte(u8),
+    Set(ByteSet),
+}
+
+fn posix_set(name: &[u8]) -> Option<ByteSet> {
     let test: fn(&u8) -> bool = match name {
         b"alpha" => u8::is_ascii_alphabetic,
         b"digit" => u8::is_ascii_digit,
@@ -898,8 +1185,10 @@ fn posix_class(name: &[u8]) -> Option<ByteSet> {
         b"cntrl" => u8::is_ascii_control,
         b"print" => |b: &u8| (0x20..0x7f).contains(b),
         b"graph" => u8::is_ascii_graphic,
+        b"ascii" => u8::is_ascii,
         _ => return None,
     };
+    let mut set = ByteSet::default();
     for b in 0..=255u8 {
         if test(&b) {
             set.insert(b);
@@ -907,3 +1196,7 @@ fn posix_class(name: &[u8]) -> Option<ByteSet> {
     }
     Some(set)
 }
+
+#[cfg(test)]
+#[path = "regex_tests.rs"]
+mod tests;

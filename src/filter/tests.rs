@@ -760,7 +760,9 @@ fn a_pathological_regex_stays_linear() {
     let frame = FakeFrame::default().with(Field::TcpPayload, Owned::Bytes(hay));
     let start = std::time::Instant::now();
     assert!(!matches("tcp.payload matches \"(a*)*b\"", &frame));
-    assert!(!matches("tcp.payload matches \"(a|aa)+$b\"", &frame));
+    assert!(!matches("tcp.payload matches \"(a|aa)+b$\"", &frame));
+    assert!(!matches("tcp.payload matches \"(a|aa)+\\\\zb\"", &frame));
+    assert!(matches("tcp.payload matches \"^(a|aa)+$\"", &frame));
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
@@ -812,6 +814,27 @@ fn error_positions_and_messages() {
         ("tcp.port == 1 £", 14, "unexpected character"),
         // Positions are in characters, not bytes.
         ("tcp.payload contains \"é\" or tcp.sream", 28, "tcp.stream"),
+        // A refused regular expression: the character of the pattern, through the string's
+        // own escapes (in characters, raw strings too).
+        (
+            "tcp.payload matches \"(a)\\\\1\"",
+            24,
+            "backreferences are not supported",
+        ),
+        ("tcp.payload matches \"\\x41(?=a)\"", 25, "lookahead"),
+        ("tcp.payload matches \"\\x41\\x42a++\"", 31, "possessive"),
+        ("tcp.payload matches r\"a++\"", 24, "possessive"),
+        ("tcp.payload matches \"é(?<=a)\"", 22, "lookbehind"),
+        ("tcp.payload ~ \"[z-a]\"", 16, "out of order"),
+        ("tcp.payload matches \"\\\\p{L}\"", 21, "Unicode"),
+        ("tcp.payload matches \"a$\\\\n\"", 22, "\"$\""),
+        ("tcp.payload matches \"(?m)^$\"", 25, "multiline"),
+        (
+            "tcp.payload matches \"(\"",
+            21,
+            "missing closing parenthesis",
+        ),
+        ("tcp.payload matches \"(a{1000}){1000}\"", 21, "too large"),
     ];
     for &(text, position, needle) in cases {
         let err = error(text);
