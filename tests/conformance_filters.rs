@@ -1,5 +1,5 @@
 //! Must show (issue 2): for display-filter expressions, the frames `wirelag frames -Y` selects
-//! equal tshark's, frame by frame, on real captures. The key filters run over the whole shared
+//! equal tshark's, frame by frame, on real captures. The key filters run over the whole
 //! corpus; the rest over a varied subset (every link type, IPv6, pcapng, retransmissions,
 //! MySQL). Differences must be listed with a reason in tests/conformance/filters-allow.tsv.
 
