@@ -221,6 +221,22 @@ fn ip_addr_json() -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// (family, address, prefix length) of each element of a JSON array of addresses, with the names
+/// the two sides use for the address and prefix fields.
+fn addresses(list: &serde_json::Value, address: &str, prefix: &str) -> Vec<(String, String, u64)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["family"].as_str().unwrap().to_string(),
+                a[address].as_str().unwrap().to_string(),
+                a[prefix].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn interfaces_lists_what_iproute2_lists() {
     let o = run_wirelag(&["interfaces", "--json"]);
@@ -256,30 +272,8 @@ fn interfaces_lists_what_iproute2_lists() {
         if matches!(want["link_type"].as_str(), Some("ether" | "loopback")) {
             assert_eq!(got["mac"], want["address"], "{name}");
         }
-        let mut want_addrs: Vec<(String, String, u64)> = want["addr_info"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    a["family"].as_str().unwrap().to_string(),
-                    a["local"].as_str().unwrap().to_string(),
-                    a["prefixlen"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        let mut got_addrs: Vec<(String, String, u64)> = got["addresses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    a["family"].as_str().unwrap().to_string(),
-                    a["address"].as_str().unwrap().to_string(),
-                    a["prefix_len"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let mut want_addrs = addresses(&want["addr_info"], "local", "prefixlen");
+        let mut got_addrs = addresses(&got["addresses"], "address", "prefix_len");
         want_addrs.sort();
         got_addrs.sort();
         assert_eq!(got_addrs, want_addrs, "{name}");
