@@ -627,3 +627,37 @@ fn analyze_against_itself_as_baseline_finds_no_delay() {
     assert_eq!(v["amplification"]["verdict"]["status"], "not_visible");
     assert_eq!(v["amplification"]["delay_source"], "given");
 }
+
+/// Regression (issue 9, small mends): the `--requests` table's stream, frame and response-frame
+/// columns are right-aligned under their headers (serde_json values ignored the width before).
+#[test]
+fn the_requests_table_is_aligned_under_its_header() {
+    let o = run_wirelag(&[
+        "analyze",
+        fixture("netem40-delayed.pcap").to_str().unwrap(),
+        "--requests",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines().skip_while(|l| *l != "Requests").skip(1);
+    let header = lines.next().expect("header line");
+    let end_of = |line: &str, word: &str| line.find(word).map(|i| i + word.len());
+    let column_ends = [
+        end_of(header, "stream").unwrap(),
+        end_of(header, "frame").unwrap(),
+        end_of(header, "resp").unwrap(),
+    ];
+    let mut rows = 0;
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let mut at = 0;
+        for (i, want_end) in column_ends.iter().enumerate() {
+            let rest = &line[at..];
+            let start = at + rest.len() - rest.trim_start().len();
+            let end = start + line[start..].find(' ').unwrap();
+            assert_eq!(end, *want_end, "column {i} of {line:?} under {header:?}");
+            at = end;
+        }
+        rows += 1;
+    }
+    assert!(rows >= 10, "only {rows} request rows:\n{text}");
+}

@@ -722,14 +722,15 @@ fn write_text(
                     Some(code) => format!("error {code}"),
                     None => r["status"].as_str().unwrap_or("").to_string(),
                 };
+                // serde_json's Display ignores width, so numbers are turned into strings first.
+                let number =
+                    |v: &serde_json::Value| v.as_u64().map_or("-".into(), |n| n.to_string());
                 writeln!(
                     out,
                     "  {:>6} {:>7} {:>7} {:<18} {:>11} {:<11} {}",
-                    r["stream"],
-                    r["frame"],
-                    r["response_frame"]
-                        .as_u64()
-                        .map_or("-".into(), |f| f.to_string()),
+                    number(&r["stream"]),
+                    number(&r["frame"]),
+                    number(&r["response_frame"]),
                     r["command"].as_str().unwrap_or(""),
                     r["latency_us"].as_u64().map_or("-".into(), us),
                     status,
