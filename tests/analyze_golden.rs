@@ -91,19 +91,7 @@ fn analyze_reads_every_capture_as_recorded() {
         let want = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", file.display()));
         if want != got {
-            let first = want
-                .lines()
-                .zip(got.lines())
-                .enumerate()
-                .find(|(_, (a, b))| a != b)
-                .map(|(i, (a, b))| format!("line {}:\n  want {a}\n  got  {b}", i + 1))
-                .unwrap_or_else(|| {
-                    format!(
-                        "{} lines recorded, {} now",
-                        want.lines().count(),
-                        got.lines().count()
-                    )
-                });
+            let first = first_difference(&want, &got);
             differing.push(format!("{name}: {first}"));
         }
     }

@@ -34,13 +34,7 @@ fn check(name: &str, args: &[&str]) {
         )
     });
     if want != pretty {
-        let first_diff = want
-            .lines()
-            .zip(pretty.lines())
-            .enumerate()
-            .find(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| format!("line {}: want {a:?}\n got {b:?}", i + 1))
-            .unwrap_or_else(|| "length differs".into());
+        let first_diff = first_difference(&want, &pretty);
         panic!(
             "{name} differs from golden file {}\n{first_diff}",
             path.display()

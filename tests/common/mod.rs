@@ -96,3 +96,20 @@ pub fn allow_list(path: &Path) -> Vec<(String, String, String)> {
         })
         .collect()
 }
+
+/// Where a golden text and the text produced now first part: the line number and both lines, or
+/// the two line counts when one is a prefix of the other.
+pub fn first_difference(want: &str, got: &str) -> String {
+    want.lines()
+        .zip(got.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| format!("line {}:\n  want {a}\n  got  {b}", i + 1))
+        .unwrap_or_else(|| {
+            format!(
+                "{} lines recorded, {} now",
+                want.lines().count(),
+                got.lines().count()
+            )
+        })
+}
