@@ -110,8 +110,9 @@ const SUBSET: &[&str] = &[
     "deepflow/171-mysql.pcap",
 ];
 
-fn tshark_frames(path: &str, filter: &str) -> Vec<u64> {
-    tshark(&[
+/// tshark's arguments that print the number of each frame `filter` selects in `path`.
+fn frame_numbers_args<'a>(path: &'a str, filter: &'a str) -> [&'a str; 8] {
+    [
         "-r",
         path,
         "-Y",
@@ -120,10 +121,18 @@ fn tshark_frames(path: &str, filter: &str) -> Vec<u64> {
         "fields",
         "-e",
         "frame.number",
-    ])
-    .lines()
-    .filter_map(|l| l.trim().parse().ok())
-    .collect()
+    ]
+}
+
+fn frame_numbers(tshark_stdout: &str) -> Vec<u64> {
+    tshark_stdout
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn tshark_frames(path: &str, filter: &str) -> Vec<u64> {
+    frame_numbers(&tshark(&frame_numbers_args(path, filter)))
 }
 
 fn wirelag_frames(path: &str, filter: &str) -> Result<Vec<u64>, String> {
@@ -476,24 +485,8 @@ fn matches_edge_cases_select_the_same_frames_as_tshark() {
 /// The frames tshark selects, or `None` when it refuses the filter (it prints an error and
 /// exits non-zero).
 fn tshark_frames_if_valid(path: &str, filter: &str) -> Option<Vec<u64>> {
-    let out = std::process::Command::new("tshark")
-        .args([
-            "-n",
-            "-r",
-            path,
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ])
-        .output()
-        .expect("run tshark");
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    })
+    let out = tshark_output(&frame_numbers_args(path, filter));
+    out.status
+        .success()
+        .then(|| frame_numbers(&String::from_utf8_lossy(&out.stdout)))
 }

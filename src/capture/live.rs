@@ -313,13 +313,7 @@ pub fn check_interface(iface: &str) -> Result<(), CaptureError> {
     if names.is_empty() || names.iter().any(|n| n == iface) {
         return Ok(());
     }
-    Err(CaptureError::Live {
-        iface: iface.to_string(),
-        detail: format!(
-            "there is no interface named {iface:?}; available interfaces: {} (see `wirelag interfaces`)",
-            names.join(", ")
-        ),
-    })
+    Err(unknown_interface_among(iface, None, &names))
 }
 
 /// libpcap substitutes its default when asked for a snaplen of 0 or less.
@@ -406,16 +400,26 @@ fn interface_is_listed(iface: &str) -> bool {
 }
 
 fn unknown_interface(iface: &str, message: &str) -> CaptureError {
-    let names = available_interfaces();
+    unknown_interface_among(iface, Some(message), &available_interfaces())
+}
+
+/// One line naming the interfaces there are. `libpcap`: what libpcap said when it refused the
+/// name (or, for an empty name, why there is none); `None` when wirelag refused it first.
+fn unknown_interface_among(iface: &str, libpcap: Option<&str>, names: &[String]) -> CaptureError {
     let available = if names.is_empty() {
         "no interfaces are listed".to_string()
     } else {
-        format!("available interfaces: {}", names.join(", "))
+        format!(
+            "available interfaces: {} (see `wirelag interfaces`)",
+            names.join(", ")
+        )
     };
-    let detail = if iface.is_empty() {
-        format!("{message}; {available}")
-    } else {
-        format!("there is no interface named {iface:?} (libpcap: {message}); {available}")
+    let detail = match (iface.is_empty(), libpcap) {
+        (true, Some(message)) => format!("{message}; {available}"),
+        (_, Some(message)) => {
+            format!("there is no interface named {iface:?} (libpcap: {message}); {available}")
+        }
+        (_, None) => format!("there is no interface named {iface:?}; {available}"),
     };
     CaptureError::Live {
         iface: iface.to_string(),

@@ -62,15 +62,22 @@ pub fn corpus_captures() -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Runs tshark and returns stdout; panics (test failure) when tshark is missing or fails.
-pub fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
+/// Runs tshark with the options every comparison uses (no name resolution, sequence analysis
+/// on) and returns its output whatever its exit status; panics (test failure) when tshark is
+/// missing.
+pub fn tshark_output(args: &[&str]) -> Output {
+    Command::new("tshark")
         .args(["-n", "-o", "tcp.analyze_sequence_numbers:TRUE"])
         .args(args)
         .output()
         .unwrap_or_else(|e| {
             panic!("tshark is required for this test (apt-get install tshark): {e}")
-        });
+        })
+}
+
+/// Runs tshark and returns stdout; panics (test failure) when tshark is missing or fails.
+pub fn tshark(args: &[&str]) -> String {
+    let out = tshark_output(args);
     assert!(
         out.status.success() || !out.stdout.is_empty(),
         "tshark {args:?} failed: {}",
